@@ -1,0 +1,168 @@
+"""The main dataflow on Kafka: input topics in, Redis and output topics out.
+
+``python -m bytewax.run "dataflows.kafka_flow:get_flow()"`` runs it with the
+configuration named by ``INVSYNC_CONFIG``; ``invsync run`` does the same and
+passes worker count, process id and addresses through to Bytewax.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from pydantic_avro import AvroBase
+
+from dataflows.flow import FlowSinks, build_core, new_flow
+from dataflows.records import RawRecord
+from dataflows.replay import settings_from_config
+from invsync.avro import encode
+from invsync.config import InvsyncConfig, load_config
+from invsync.events import DeadLetter, ErpPosting, InventoryException
+from invsync.topics import Topics
+from sinks.kafka_checked import CheckedKafkaSink
+from sinks.redis_atp import RedisAtpSink
+from sinks.warehouse_flags import WarehouseFlagSink
+from sources.base import stable_id
+
+logger = logging.getLogger(__name__)
+
+RecordT = TypeVar("RecordT", bound=AvroBase)
+KeyFn = Callable[[RecordT], str | None]
+
+
+def _origin(message: KafkaSourceMessage[bytes | None, bytes | None]) -> str:
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+def to_raw(
+    message: KafkaSourceMessage[bytes | None, bytes | None],
+) -> RawRecord:
+    """Turn a consumed Kafka message into the dataflow's input record."""
+    return RawRecord(
+        value=message.value or b"", origin=_origin(message), key=message.key
+    )
+
+
+def kafka_error_letter(error: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
+    """Turn a consumer error into a dead letter, keeping the message bytes."""
+    origin = _origin(error.msg)
+    logger.error("Kafka consumer error at %s: %s", origin, error.err)
+    return DeadLetter(
+        dead_letter_id=stable_id("kafka_error", origin, str(error.err)),
+        error_class="kafka_error",
+        message=f"consumer error at {origin}: {error.err}",
+        source_format="avro",
+        original=error.msg.value or b"",
+        origin=origin,
+        failed_at=datetime.now(UTC),
+    )
+
+
+class _EncodingPartition(StatelessSinkPartition[RecordT], Generic[RecordT]):
+    def __init__(
+        self,
+        inner: StatelessSinkPartition[tuple[bytes | None, bytes]],
+        key: KeyFn[RecordT],
+    ) -> None:
+        self._inner = inner
+        self._key = key
+
+    def write_batch(self, items: list[RecordT]) -> None:
+        encoded = []
+        for item in items:
+            key = self._key(item)
+            encoded.append((None if key is None else key.encode(), encode(item)))
+        self._inner.write_batch(encoded)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AvroKafkaSink(DynamicSink[RecordT], Generic[RecordT]):
+    """Encode records with Avro single-object encoding and produce them checked."""
+
+    def __init__(self, inner: CheckedKafkaSink, key: KeyFn[RecordT]) -> None:
+        self._inner = inner
+        self._key = key
+
+    def build(
+        self, step_id: str, worker_index: int, worker_count: int
+    ) -> _EncodingPartition[RecordT]:
+        """Build the inner producer partition and wrap it."""
+        inner = self._inner.build(step_id, worker_index, worker_count)
+        return _EncodingPartition(inner, self._key)
+
+
+def kafka_sinks(config: InvsyncConfig) -> FlowSinks:
+    """Return the production sinks: Redis for ATP and flags, Kafka for the rest."""
+    topics = Topics(config.kafka.topic_prefix)
+    brokers = config.kafka.brokers
+    extra = dict(config.kafka.client_config)
+
+    def checked(topic: str, role: str) -> CheckedKafkaSink:
+        return CheckedKafkaSink(brokers, topic, role=role, add_config=extra)
+
+    return FlowSinks(
+        atp=RedisAtpSink.from_config(config.redis),
+        warehouse_settings=WarehouseFlagSink.from_config(config.redis),
+        postings=AvroKafkaSink[ErpPosting](
+            checked(topics.postings, "postings"), lambda p: f"{p.sku}|{p.warehouse}"
+        ),
+        exceptions=AvroKafkaSink[InventoryException](
+            checked(topics.exceptions, "exceptions"), lambda e: e.sku
+        ),
+        dead_letters=AvroKafkaSink[DeadLetter](
+            checked(topics.dead_letters, "dead_letters"), lambda d: d.sku
+        ),
+    )
+
+
+def kafka_flow(
+    config: InvsyncConfig,
+    *,
+    tail: bool = True,
+    sinks: FlowSinks | None = None,
+    batch_size: int = 1000,
+) -> Dataflow:
+    """Build the dataflow reading every input topic of the configuration.
+
+    With ``tail`` false the flow stops at the end of each partition, for
+    backfills and tests; otherwise it keeps waiting for new events.
+    """
+    topics = Topics(config.kafka.topic_prefix)
+    flow = new_flow()
+    consumed = kop.input(
+        "kafka_in",
+        flow,
+        brokers=config.kafka.brokers,
+        topics=topics.inputs(),
+        tail=tail,
+        add_config=dict(config.kafka.client_config),
+        batch_size=batch_size,
+    )
+    raw = op.map("to_raw", consumed.oks, to_raw)
+    errors = op.map("kafka_errors", consumed.errs, kafka_error_letter)
+    build_core(
+        raw,
+        settings_from_config(config),
+        sinks or kafka_sinks(config),
+        extra_dead_letters=errors,
+    )
+    return flow
+
+
+def get_flow(config_path: str | None = None, tail: bool = True) -> Dataflow:
+    """Build the Kafka dataflow from a configuration file (``INVSYNC_CONFIG``)."""
+    path = config_path or os.environ.get("INVSYNC_CONFIG")
+    if not path:
+        msg = "no configuration: set INVSYNC_CONFIG to the path of the config file"
+        raise RuntimeError(msg)
+    return kafka_flow(load_config(path), tail=tail)

@@ -1,0 +1,48 @@
+"""Records that move between the dataflow's steps, and the decode step."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from invsync.avro import DecodeError, decode
+from invsync.events import INPUT_EVENT_TYPES, CanonicalEvent, DeadLetter
+from sources.base import stable_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """An encoded input record and its origin (topic/partition/offset, or file)."""
+
+    value: bytes
+    origin: str
+    key: bytes | None = None
+
+
+def decode_record(record: RawRecord) -> CanonicalEvent | DeadLetter:
+    """Decode one input record, or turn it into a dead letter with the reason."""
+    try:
+        event = decode(record.value)
+    except DecodeError as exc:
+        logger.warning("dead letter %s at %s: %s", exc.error_class, record.origin, exc)
+        return _dead_letter(record, exc.error_class, str(exc))
+    if not isinstance(event, INPUT_EVENT_TYPES):
+        msg = f"{type(event).__name__} is an output record, not an input event"
+        logger.warning("dead letter unexpected_type at %s: %s", record.origin, msg)
+        return _dead_letter(record, "unexpected_type", msg)
+    return event
+
+
+def _dead_letter(record: RawRecord, error_class: str, message: str) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=stable_id("decode", record.origin, error_class),
+        error_class=error_class,
+        message=message,
+        source_format="avro",
+        original=record.value,
+        origin=record.origin,
+        failed_at=datetime.now(UTC),
+    )

@@ -1,0 +1,151 @@
+"""Avro schemas of the canonical events and the single-object wire encoding.
+
+Every Kafka value that invsync writes is Avro single-object encoded, as the
+Avro 1.12 specification defines it: the two marker bytes ``C3 01``, the 8-byte
+little-endian CRC-64-AVRO fingerprint of the writer schema's parsing canonical
+form, then the Avro binary body. A reader needs nothing but the schemas in
+``schemas/avro/`` to decode it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+from pydantic import ValidationError
+from pydantic_avro import AvroBase
+
+from invsync.events import INPUT_EVENT_TYPES, NAMESPACE, OUTPUT_RECORD_TYPES
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = 10
+
+ModelT = TypeVar("ModelT", bound=AvroBase)
+
+
+class DecodeError(ValueError):
+    """Raised when bytes are not a valid single-object encoded invsync record.
+
+    ``error_class`` is the dead-letter class: ``not_avro``, ``unknown_schema``
+    or ``invalid_record``.
+    """
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def avro_schema(model: type[AvroBase]) -> dict[str, Any]:
+    """Generate the Avro schema of a model, with its docstring as the record doc."""
+    schema: dict[str, Any] = model.avro_schema(namespace=NAMESPACE)
+    doc = " ".join((model.__doc__ or "").split())
+    if doc:
+        schema = {
+            "type": "record",
+            "name": schema["name"],
+            "namespace": NAMESPACE,
+            "doc": doc,
+            "fields": schema["fields"],
+        }
+    return schema
+
+
+def schema_path(model: type[AvroBase]) -> Path:
+    """Return the committed ``.avsc`` file of a model."""
+    return SCHEMA_DIR / f"{model.__name__}.avsc"
+
+
+def render_schema(model: type[AvroBase]) -> str:
+    """Render a model's Avro schema as the text committed in ``schemas/avro/``."""
+    return json.dumps(avro_schema(model), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class _Registered:
+    model: type[AvroBase]
+    parsed: Any
+    fingerprint: bytes
+
+
+ALL_RECORD_TYPES: tuple[type[AvroBase], ...] = INPUT_EVENT_TYPES + OUTPUT_RECORD_TYPES
+
+
+@cache
+def _by_model() -> dict[type[AvroBase], _Registered]:
+    registry: dict[type[AvroBase], _Registered] = {}
+    for model in ALL_RECORD_TYPES:
+        schema = json.loads(schema_path(model).read_text())
+        parsed = parse_schema(schema)
+        canonical = to_parsing_canonical_form(schema)
+        raw = fingerprint(canonical, "CRC-64-AVRO")
+        registry[model] = _Registered(model, parsed, bytes.fromhex(raw))
+    return registry
+
+
+@cache
+def _by_fingerprint() -> dict[bytes, _Registered]:
+    return {entry.fingerprint: entry for entry in _by_model().values()}
+
+
+def schema_fingerprint(model: type[AvroBase]) -> bytes:
+    """Return the 8-byte CRC-64-AVRO fingerprint of a model's committed schema."""
+    return _by_model()[model].fingerprint
+
+
+def encode(record: AvroBase) -> bytes:
+    """Encode a record with Avro single-object encoding."""
+    entry = _by_model()[type(record)]
+    buffer = io.BytesIO()
+    buffer.write(MAGIC)
+    buffer.write(entry.fingerprint)
+    schemaless_writer(buffer, entry.parsed, record.model_dump(mode="python"))
+    return buffer.getvalue()
+
+
+def decode_header(data: bytes) -> type[AvroBase]:
+    """Return the record type named by a single-object header, or raise DecodeError."""
+    if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+        msg = "value is not Avro single-object encoded (missing C3 01 marker)"
+        raise DecodeError("not_avro", msg)
+    entry = _by_fingerprint().get(data[2:HEADER_SIZE])
+    if entry is None:
+        (value,) = struct.unpack("<Q", data[2:HEADER_SIZE])
+        msg = f"unknown writer schema fingerprint {value:016x}"
+        raise DecodeError("unknown_schema", msg)
+    return entry.model
+
+
+def decode(data: bytes) -> AvroBase:
+    """Decode and validate a single-object encoded record of any invsync type."""
+    model = decode_header(data)
+    entry = _by_model()[model]
+    try:
+        raw = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), entry.parsed, None)
+    except Exception as exc:  # fastavro raises several types on truncated bodies
+        msg = f"{model.__name__} body does not match its schema: {exc}"
+        raise DecodeError("not_avro", msg) from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        msg = (
+            f"invalid {model.__name__}: {exc.errors()[0]['msg']} "
+            f"at {'.'.join(str(p) for p in exc.errors()[0]['loc'])}"
+        )
+        raise DecodeError("invalid_record", msg) from exc
+
+
+def decode_as(data: bytes, model: type[ModelT]) -> ModelT:
+    """Decode a record and check that it has the expected type."""
+    record = decode(data)
+    if not isinstance(record, model):
+        msg = f"expected {model.__name__}, got {type(record).__name__}"
+        raise DecodeError("unexpected_type", msg)
+    return record

@@ -1,0 +1,595 @@
+"""Per-SKU inventory state and the ATP arithmetic, with no Bytewax and no I/O.
+
+``SkuState.apply`` takes one canonical event and returns the output records it
+causes (ERP postings, exceptions, dead letters); ``SkuState.atp_record`` returns
+the SKU's current available-to-promise. ``docs/semantics.md`` is the
+specification these functions implement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from invsync.avro import encode
+from invsync.events import (
+    SELLABLE_STATUSES,
+    AtpRecord,
+    CanonicalEvent,
+    ChannelInventoryLevel,
+    DeadLetter,
+    ErpPosting,
+    ExceptionKind,
+    InventoryException,
+    InventoryMovement,
+    InventorySnapshot,
+    MovementType,
+    OrderAllocation,
+    OrderFulfillment,
+    OrderLine,
+    PostingType,
+    RecordVersion,
+    SafetyStockSetting,
+    StockStatus,
+    SupplyAdvice,
+    WarehouseAtp,
+)
+from operators.balances import Balance
+from operators.order_lines import LineState
+from sources.base import stable_id
+
+logger = logging.getLogger(__name__)
+
+OutputRecord = ErpPosting | InventoryException | DeadLetter
+
+# ERP stock types: a status change posts only when it crosses between them.
+_ERP_STOCK_TYPE = {
+    StockStatus.AVAILABLE: "unrestricted",
+    StockStatus.QC: "quality",
+    StockStatus.DAMAGED: "blocked",
+    StockStatus.RECALLED: "blocked",
+    StockStatus.HOLD: "blocked",
+}
+
+_POSTING_TYPES = {
+    MovementType.RECEIPT: (PostingType.GOODS_RECEIPT, 1),
+    MovementType.RETURN: (PostingType.GOODS_RETURN, 1),
+    MovementType.SHIP: (PostingType.GOODS_ISSUE, -1),
+    MovementType.ADJUSTMENT: (PostingType.ADJUSTMENT, 1),
+    MovementType.TRANSFER_OUT: (PostingType.TRANSFER_OUT, -1),
+    MovementType.TRANSFER_IN: (PostingType.TRANSFER_IN, 1),
+}
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Retention windows of the operator (from ``StateConfig``)."""
+
+    dedup_retention: timedelta = timedelta(days=7)
+    max_snapshot_lateness: timedelta = timedelta(days=2)
+    generation: int = 0
+
+
+@dataclass
+class Advice:
+    """Inbound supply advised by one document at one warehouse."""
+
+    advised: int = 0
+    received: int = 0
+    as_of: tuple[datetime, str] | None = None
+    last_event_time: datetime | None = None
+
+    @property
+    def inbound(self) -> int:
+        """Advised quantity not yet received."""
+        return max(0, self.advised - self.received)
+
+
+@dataclass
+class Transfer:
+    """Both legs of one stock transfer of this SKU."""
+
+    origin: str | None = None
+    destination: str | None = None
+    shipped: int = 0
+    received: int = 0
+    last_event_time: datetime | None = None
+
+    @property
+    def in_transit(self) -> int:
+        """Quantity shipped by the origin and not yet received at the destination."""
+        return max(0, self.shipped - self.received)
+
+
+@dataclass
+class WarehouseState:
+    """Balances and settings of one SKU in one warehouse."""
+
+    balances: dict[StockStatus, Balance] = field(default_factory=dict)
+    safety_stock: int = 0
+    safety_stock_as_of: tuple[datetime, str] | None = None
+    posting_sequence: int = 0
+    channel_available: int | None = None
+    channel_as_of: tuple[datetime, str] | None = None
+    oversold: int = 0
+
+    def balance(self, status: StockStatus) -> Balance:
+        """Return the balance of one status, creating it at zero."""
+        found = self.balances.get(status)
+        if found is None:
+            found = self.balances[status] = Balance()
+        return found
+
+    def on_hand(self) -> int:
+        """Return on hand over every status."""
+        return sum(b.quantity() for b in self.balances.values())
+
+    def held(self) -> int:
+        """Return on hand in non-sellable statuses."""
+        return sum(
+            b.quantity()
+            for status, b in self.balances.items()
+            if status not in SELLABLE_STATUSES
+        )
+
+
+@dataclass
+class SkuState:
+    """Everything the operator keeps for one SKU, across its warehouses."""
+
+    sku: str
+    settings: StateSettings = field(default_factory=StateSettings)
+    warehouses: dict[str, WarehouseState] = field(default_factory=dict)
+    lines: dict[tuple[str, str], LineState] = field(default_factory=dict)
+    advices: dict[tuple[str, str], Advice] = field(default_factory=dict)
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    watermark: datetime | None = None
+    counter: int = 0
+    unallocated_backordered: int = 0
+
+    # Applying events.
+
+    def apply(self, event: CanonicalEvent) -> list[OutputRecord]:
+        """Apply one event and return the records it causes.
+
+        A repeated event_id changes nothing; an event older than the retention
+        window becomes a ``too_late`` dead letter instead of being applied twice.
+        """
+        if event.event_id in self.seen:
+            return []
+        if self._is_too_late(event.event_time, self.settings.dedup_retention):
+            return [self._too_late(event, "event time is older than the dedup window")]
+        if isinstance(event, InventorySnapshot) and self._is_too_late(
+            event.as_of, self.settings.max_snapshot_lateness
+        ):
+            return [self._too_late(event, "as_of is older than the snapshot lateness")]
+
+        outputs: list[OutputRecord] = []
+        if isinstance(event, InventoryMovement):
+            outputs.extend(self._apply_movement(event))
+        elif isinstance(event, InventorySnapshot):
+            self._apply_snapshot(event)
+        elif isinstance(event, OrderLine):
+            self._line(event.order_id, event.line_id).apply_version(event)
+            self._line(event.order_id, event.line_id).touch(event.event_time)
+        elif isinstance(event, OrderAllocation):
+            line = self._line(event.order_id, event.line_id)
+            line.allocated_warehouse = event.warehouse
+            line.touch(event.event_time)
+        elif isinstance(event, OrderFulfillment):
+            line = self._line(event.order_id, event.line_id)
+            line.channel_fulfilled[event.fulfillment_id] = event.quantity
+            line.touch(event.event_time)
+        elif isinstance(event, SupplyAdvice):
+            self._apply_advice(event)
+        elif isinstance(event, SafetyStockSetting):
+            self._apply_safety_stock(event)
+        elif isinstance(event, ChannelInventoryLevel):
+            self._apply_channel_level(event)
+        else:
+            msg = f"{type(event).__name__} does not belong to a SKU state"
+            raise TypeError(msg)
+
+        self.seen[event.event_id] = event.event_time
+        self.counter += 1
+        if self.watermark is None or event.event_time > self.watermark:
+            self.watermark = event.event_time
+            self._prune()
+        return outputs
+
+    def apply_all(self, events: Iterable[CanonicalEvent]) -> list[OutputRecord]:
+        """Apply events in order, then settle backorders once; return all outputs."""
+        outputs: list[OutputRecord] = []
+        last: CanonicalEvent | None = None
+        for event in events:
+            outputs.extend(self.apply(event))
+            last = event
+        if last is not None:
+            outputs.extend(self.settle(last))
+        return outputs
+
+    def _is_too_late(self, when: datetime, window: timedelta) -> bool:
+        return self.watermark is not None and when < self.watermark - window
+
+    def _too_late(self, event: CanonicalEvent, reason: str) -> DeadLetter:
+        logger.warning(
+            "dead letter too_late: sku=%s event_id=%s %s",
+            self.sku,
+            event.event_id,
+            reason,
+        )
+        return DeadLetter(
+            dead_letter_id=stable_id("too_late", event.event_id),
+            error_class="too_late",
+            message=f"{type(event).__name__} {event.event_id}: {reason} "
+            f"(latest event time of {self.sku} is {self.watermark})",
+            source_format="avro",
+            partner=event.partner,
+            original=encode(event),
+            event_id=event.event_id,
+            sku=self.sku,
+            failed_at=event.ingest_time,
+        )
+
+    def _warehouse(self, code: str) -> WarehouseState:
+        found = self.warehouses.get(code)
+        if found is None:
+            found = self.warehouses[code] = WarehouseState()
+        return found
+
+    def _line(self, order_id: str, line_id: str) -> LineState:
+        key = (order_id, line_id)
+        found = self.lines.get(key)
+        if found is None:
+            found = self.lines[key] = LineState(order_id=order_id, line_id=line_id)
+        return found
+
+    def _apply_movement(self, event: InventoryMovement) -> list[OutputRecord]:
+        warehouse = self._warehouse(event.warehouse)
+        kind = event.movement_type
+        if kind is MovementType.PICK:
+            return []
+        if kind is MovementType.STATUS_CHANGE:
+            assert event.to_status is not None
+            warehouse.balance(event.stock_status).add(event.event_time, -event.quantity)
+            warehouse.balance(event.to_status).add(event.event_time, event.quantity)
+        else:
+            sign = _POSTING_TYPES[kind][1]
+            delta = event.quantity * sign
+            warehouse.balance(event.stock_status).add(event.event_time, delta)
+
+        if kind is MovementType.SHIP and event.order_id:
+            self._attribute_shipment(event)
+        if kind in (MovementType.RECEIPT, MovementType.RETURN) and event.document_id:
+            advice = self.advices.get((event.warehouse, event.document_id))
+            if advice is None:
+                advice = self.advices[(event.warehouse, event.document_id)] = Advice()
+            advice.received += event.quantity
+            advice.last_event_time = event.event_time
+        if kind in (MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN):
+            self._apply_transfer(event)
+
+        posting = self._posting(event, warehouse)
+        return [] if posting is None else [posting]
+
+    def _attribute_shipment(self, event: InventoryMovement) -> None:
+        assert event.order_id is not None
+        if event.line_id:
+            line = self._line(event.order_id, event.line_id)
+            line.warehouse_shipped += event.quantity
+            line.touch(event.event_time)
+            return
+        candidates = sorted(
+            (line for line in self.lines.values() if line.order_id == event.order_id),
+            key=lambda line: line.line_id,
+        )
+        if not candidates:
+            # NOTE: a shipment naming an order but no line, seen before any line of
+            # that order, is kept on a placeholder line "*" of the order.
+            line = self._line(event.order_id, "*")
+            line.warehouse_shipped += event.quantity
+            line.touch(event.event_time)
+            return
+        remaining = event.quantity
+        for line in candidates:
+            take = min(remaining, line.reserved)
+            line.warehouse_shipped += take
+            line.touch(event.event_time)
+            remaining -= take
+        if remaining:
+            candidates[-1].warehouse_shipped += remaining
+
+    def _apply_transfer(self, event: InventoryMovement) -> None:
+        assert event.transfer_id is not None
+        transfer = self.transfers.get(event.transfer_id)
+        if transfer is None:
+            transfer = self.transfers[event.transfer_id] = Transfer()
+        if event.movement_type is MovementType.TRANSFER_OUT:
+            transfer.origin = event.warehouse
+            transfer.destination = event.other_warehouse or transfer.destination
+            transfer.shipped += event.quantity
+        else:
+            transfer.destination = event.warehouse
+            transfer.origin = event.other_warehouse or transfer.origin
+            transfer.received += event.quantity
+        transfer.last_event_time = event.event_time
+
+    def _posting(
+        self, event: InventoryMovement, warehouse: WarehouseState
+    ) -> ErpPosting | None:
+        kind = event.movement_type
+        if kind is MovementType.STATUS_CHANGE:
+            assert event.to_status is not None
+            if _ERP_STOCK_TYPE[event.stock_status] == _ERP_STOCK_TYPE[event.to_status]:
+                return None
+            posting_type, quantity = PostingType.STATUS_CHANGE, -event.quantity
+        else:
+            posting_type, sign = _POSTING_TYPES[kind]
+            quantity = event.quantity * sign
+        warehouse.posting_sequence += 1
+        return ErpPosting(
+            posting_id=stable_id("posting", event.event_id),
+            sequence=warehouse.posting_sequence,
+            sku=self.sku,
+            warehouse=event.warehouse,
+            posting_type=posting_type,
+            quantity=quantity,
+            stock_status=event.stock_status,
+            to_status=event.to_status,
+            source_event_id=event.event_id,
+            event_time=event.event_time,
+            reason_code=event.reason_code,
+            document_id=event.document_id,
+            order_id=event.order_id,
+            transfer_id=event.transfer_id,
+        )
+
+    def _apply_snapshot(self, event: InventorySnapshot) -> None:
+        warehouse = self._warehouse(event.warehouse)
+        for entry in event.balances:
+            applied = warehouse.balance(entry.stock_status).rebaseline(
+                event.as_of, entry.quantity
+            )
+            if not applied:
+                logger.info(
+                    "snapshot not newer than the current baseline: sku=%s "
+                    "warehouse=%s status=%s event_id=%s",
+                    self.sku,
+                    event.warehouse,
+                    entry.stock_status.value,
+                    event.event_id,
+                )
+
+    def _apply_advice(self, event: SupplyAdvice) -> None:
+        key = (event.warehouse, event.document_id)
+        advice = self.advices.get(key)
+        if advice is None:
+            advice = self.advices[key] = Advice()
+        stamp = (event.event_time, event.event_id)
+        if advice.as_of is not None and stamp <= advice.as_of:
+            return
+        advice.as_of = stamp
+        advice.advised = 0 if event.action.value == "CANCELLED" else event.quantity
+        advice.last_event_time = event.event_time
+
+    def _apply_safety_stock(self, event: SafetyStockSetting) -> None:
+        warehouse = self._warehouse(event.warehouse)
+        stamp = (event.event_time, event.event_id)
+        if warehouse.safety_stock_as_of is None or stamp > warehouse.safety_stock_as_of:
+            warehouse.safety_stock = event.quantity
+            warehouse.safety_stock_as_of = stamp
+
+    def _apply_channel_level(self, event: ChannelInventoryLevel) -> None:
+        if event.warehouse is None:
+            return
+        warehouse = self._warehouse(event.warehouse)
+        stamp = (event.event_time, event.event_id)
+        if warehouse.channel_as_of is None or stamp > warehouse.channel_as_of:
+            warehouse.channel_available = event.available
+            warehouse.channel_as_of = stamp
+
+    # Retention.
+
+    def _prune(self) -> None:
+        assert self.watermark is not None
+        dedup_horizon = self.watermark - self.settings.dedup_retention
+        snapshot_horizon = self.watermark - self.settings.max_snapshot_lateness
+        self.seen = {k: t for k, t in self.seen.items() if t >= dedup_horizon}
+        for warehouse in self.warehouses.values():
+            for balance in warehouse.balances.values():
+                balance.fold_before(snapshot_horizon)
+        self.lines = {
+            key: line
+            for key, line in self.lines.items()
+            if line.reserved > 0
+            or line.last_event_time is None
+            or line.last_event_time >= dedup_horizon
+        }
+        self.advices = {
+            key: advice
+            for key, advice in self.advices.items()
+            if advice.inbound > 0
+            or advice.last_event_time is None
+            or advice.last_event_time >= dedup_horizon
+        }
+        self.transfers = {
+            key: transfer
+            for key, transfer in self.transfers.items()
+            if transfer.in_transit > 0
+            or transfer.last_event_time is None
+            or transfer.last_event_time >= dedup_horizon
+        }
+
+    # ATP.
+
+    def _capacity(self, code: str) -> int:
+        warehouse = self.warehouses[code]
+        return max(0, warehouse.on_hand() - warehouse.held() - warehouse.safety_stock)
+
+    def settle(self, trigger: CanonicalEvent) -> list[OutputRecord]:
+        """Mark backorders per warehouse and for unallocated demand.
+
+        Lines are served in (event time, event id) order of their first version,
+        so the result does not depend on arrival order. Call it after a batch of
+        ``apply`` calls; ``trigger`` is the batch's last event, whose time and id
+        the exception records carry.
+        """
+        outputs: list[OutputRecord] = []
+        by_location: dict[str | None, list[LineState]] = {}
+        for line in self.lines.values():
+            if line.reserved > 0 or line.backordered > 0:
+                by_location.setdefault(line.location, []).append(line)
+        for code in by_location:
+            if code is not None:
+                self._warehouse(code)
+
+        free_total = 0
+        for code in sorted(self.warehouses):
+            lines = by_location.get(code, [])
+            capacity = self._capacity(code)
+            outputs.extend(self._serve(lines, capacity, code, trigger))
+            reserved = sum(line.reserved for line in lines)
+            free_total += max(0, capacity - reserved)
+            outputs.extend(self._check_oversell(code, trigger))
+
+        unallocated = by_location.get(None, [])
+        outputs.extend(self._serve(unallocated, free_total, None, trigger))
+        self.unallocated_backordered = sum(line.backordered for line in unallocated)
+        return outputs
+
+    def _serve(
+        self,
+        lines: Iterable[LineState],
+        capacity: int,
+        code: str | None,
+        trigger: CanonicalEvent,
+    ) -> list[OutputRecord]:
+        outputs: list[OutputRecord] = []
+        remaining = capacity
+        ordered = sorted(lines, key=_line_priority)
+        for line in ordered:
+            served = min(line.reserved, remaining)
+            remaining -= served
+            backordered = line.reserved - served
+            if backordered != line.backordered:
+                line.backordered = backordered
+                outputs.append(
+                    InventoryException(
+                        exception_id=stable_id(
+                            "backorder",
+                            self.sku,
+                            line.order_id,
+                            line.line_id,
+                            backordered,
+                            trigger.event_id,
+                        ),
+                        kind=ExceptionKind.BACKORDER,
+                        sku=self.sku,
+                        warehouse=code,
+                        order_id=line.order_id,
+                        line_id=line.line_id,
+                        quantity=backordered,
+                        event_time=trigger.event_time,
+                    )
+                )
+        return outputs
+
+    def _check_oversell(self, code: str, trigger: CanonicalEvent) -> list[OutputRecord]:
+        warehouse = self.warehouses[code]
+        shortfall = max(0, -self._atp(code))
+        if shortfall == warehouse.oversold:
+            return []
+        warehouse.oversold = shortfall
+        return [
+            InventoryException(
+                exception_id=stable_id(
+                    "oversell", self.sku, code, shortfall, trigger.event_id
+                ),
+                kind=ExceptionKind.OVERSELL,
+                sku=self.sku,
+                warehouse=code,
+                quantity=shortfall,
+                event_time=trigger.event_time,
+            )
+        ]
+
+    def _reserved(self, code: str) -> int:
+        return sum(
+            line.reserved for line in self.lines.values() if line.location == code
+        )
+
+    def _inbound(self, code: str) -> int:
+        advised = sum(
+            advice.inbound for (wh, _), advice in self.advices.items() if wh == code
+        )
+        in_transit = sum(
+            transfer.in_transit
+            for transfer in self.transfers.values()
+            if transfer.destination == code
+        )
+        return advised + in_transit
+
+    def _atp(self, code: str) -> int:
+        warehouse = self.warehouses[code]
+        return (
+            warehouse.on_hand()
+            - warehouse.held()
+            - self._reserved(code)
+            - warehouse.safety_stock
+        )
+
+    def warehouse_atp(self, code: str) -> WarehouseAtp:
+        """Return the balances and ATP of one warehouse."""
+        warehouse = self.warehouses[code]
+        atp = self._atp(code)
+        return WarehouseAtp(
+            warehouse=code,
+            on_hand=warehouse.on_hand(),
+            held=warehouse.held(),
+            reserved=self._reserved(code),
+            safety_stock=warehouse.safety_stock,
+            inbound=self._inbound(code),
+            atp=atp,
+            available=max(0, atp),
+            backordered=sum(
+                line.backordered
+                for line in self.lines.values()
+                if line.location == code
+            ),
+            channel_available=warehouse.channel_available,
+        )
+
+    def unallocated_demand(self) -> int:
+        """Return open reservations of lines with no warehouse."""
+        return sum(
+            line.reserved for line in self.lines.values() if line.location is None
+        )
+
+    def atp_record(self) -> AtpRecord:
+        """Return the SKU's current ATP record with its version."""
+        for transfer in self.transfers.values():
+            if transfer.destination is not None:
+                self._warehouse(transfer.destination)
+        return AtpRecord(
+            sku=self.sku,
+            version=RecordVersion(
+                generation=self.settings.generation, counter=self.counter
+            ),
+            updated_at=self.watermark or _EPOCH,
+            warehouses=[self.warehouse_atp(code) for code in sorted(self.warehouses)],
+            unallocated_demand=self.unallocated_demand(),
+            unallocated_backordered=self.unallocated_backordered,
+        )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _line_priority(line: LineState) -> tuple[datetime, str, str, str]:
+    """Sort key of backorder priority; lines with no order version come last."""
+    when, event_id = line.priority or (_NEVER, "")
+    return (when, event_id, line.order_id, line.line_id)
