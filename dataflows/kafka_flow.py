@@ -105,7 +105,7 @@ def kafka_sinks(config: InvsyncConfig) -> FlowSinks:
     """Return the production sinks: Redis for ATP and flags, Kafka for the rest."""
     topics = Topics(config.kafka.topic_prefix)
     brokers = config.kafka.brokers
-    extra = dict(config.kafka.client_config)
+    extra = {**config.kafka.client_config, **config.kafka.producer_config}
 
     def checked(topic: str, role: str) -> CheckedKafkaSink:
         return CheckedKafkaSink(brokers, topic, role=role, add_config=extra)

@@ -39,6 +39,8 @@ def _hints(args: argparse.Namespace) -> dict[str, str]:
         hints["format"] = args.format
     if getattr(args, "topic", None):
         hints["topic"] = args.topic
+    if getattr(args, "shop_domain", None):
+        hints["shop_domain"] = args.shop_domain
     return hints
 
 
@@ -97,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from invsync.recovery import ensure_recovery_partitions
 
     config = _config(args)
+    if not args.process_id:
+        write_initial_flags(config)
     flow = kafka_flow(config, tail=not args.until_eof)
     recovery = None
     epoch = timedelta(seconds=args.snapshot_interval)
@@ -123,6 +127,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     logger.info("dataflow stopped")
     return 0
+
+
+def write_initial_flags(config: InvsyncConfig) -> None:
+    """Write the configured active flags as of the epoch.
+
+    Any WarehouseSetting event is later than the epoch, so events still win.
+    """
+    from datetime import UTC, datetime
+
+    from sinks.redis_layout import connect
+    from sinks.warehouse_flags import set_warehouse_active
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    client = connect(config.redis.url)
+    try:
+        for code, warehouse in config.warehouses.items():
+            set_warehouse_active(
+                client,
+                code,
+                warehouse.active,
+                epoch,
+                key_prefix=config.redis.key_prefix,
+            )
+    finally:
+        client.close()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -191,11 +220,8 @@ def cmd_atp(args: argparse.Namespace) -> int:
 
 
 def _plain(value: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -275,7 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--topic",
-            help="Shopify webhook topic of bare bodies, e.g. orders/create",
+            help="Shopify webhook topic of bare bodies, e.g. orders/create; "
+            "default: from the file name",
+        )
+        command.add_argument(
+            "--shop-domain",
+            help="Shopify shop domain of deliveries that carry none",
         )
         return command
 

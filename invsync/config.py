@@ -139,7 +139,13 @@ class KafkaConfig(_Strict):
     partitions: int = Field(default=2, ge=1, description="Partitions per new topic.")
     client_config: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra librdkafka properties (security.protocol, sasl.*).",
+        description="Extra librdkafka properties of every client "
+        "(security.protocol, sasl.*).",
+    )
+    producer_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka properties of the dataflow's producers only "
+        "(linger.ms, compression.type, message.timeout.ms).",
     )
 
 

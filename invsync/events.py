@@ -108,7 +108,11 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         msg = f"timestamp {value.isoformat()} has no timezone; use UTC"
         raise ValueError(msg)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        msg = f"timestamp {value.isoformat()} is out of range in UTC"
+        raise ValueError(msg) from exc
 
 
 class CanonicalEvent(AvroBase):

@@ -26,6 +26,7 @@ class LineState:
     cancelled: int = 0
     source_shipped: int = 0
     warehouse_shipped: int = 0
+    spread_shipped: int = 0
     channel_fulfilled: dict[str, int] = field(default_factory=dict)
     version: Version | None = None
     priority: tuple[datetime, str] | None = None
@@ -37,7 +38,7 @@ class LineState:
         """Shipped quantity: the largest figure any source reports for the line."""
         return max(
             self.source_shipped,
-            self.warehouse_shipped,
+            self.warehouse_shipped + self.spread_shipped,
             sum(self.channel_fulfilled.values()),
         )
 
@@ -74,3 +75,10 @@ class LineState:
         self.source_shipped = event.shipped_quantity
         self.warehouse = event.warehouse
         return True
+
+
+def line_id_key(line_id: str) -> tuple[int, int, str]:
+    """Sort key of line ids: numeric ids in numeric order, before other ids."""
+    if line_id.isdigit():
+        return (0, int(line_id), line_id)
+    return (1, 0, line_id)

@@ -43,6 +43,7 @@ def removed_line(template: OrderLine, line_id: str, sku: str) -> OrderLine:
         update={
             "event_id": stable_id(
                 "removed-line",
+                template.channel or template.partner or "",
                 template.order_id,
                 line_id,
                 template.version_time,

@@ -63,7 +63,11 @@ class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, SkuState]):
         state = self._state
         before = state.counter
         outputs: list[SkuOutput] = list(state.apply_all(values))
-        if state.counter != before or self._publish_due is not None:
+        publish_due = (
+            self._publish_due is not None
+            and self._publish_due <= self._settings.clock()
+        )
+        if state.counter != before or publish_due:
             outputs.append(self._publish())
         return outputs, StatefulBatchLogic.RETAIN
 

@@ -37,7 +37,7 @@ from invsync.events import (
     WarehouseAtp,
 )
 from operators.balances import Balance
-from operators.order_lines import LineState
+from operators.order_lines import LineState, line_id_key
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ class SkuState:
     advices: dict[tuple[str, str], Advice] = field(default_factory=dict)
     transfers: dict[str, Transfer] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
+    unattributed: dict[str, tuple[int, datetime]] = field(default_factory=dict)
     watermark: datetime | None = None
     counter: int = 0
     unallocated_backordered: int = 0
@@ -282,25 +283,33 @@ class SkuState:
             line.warehouse_shipped += event.quantity
             line.touch(event.event_time)
             return
-        candidates = sorted(
-            (line for line in self.lines.values() if line.order_id == event.order_id),
-            key=lambda line: line.line_id,
-        )
-        if not candidates:
-            # NOTE: a shipment naming an order but no line, seen before any line of
-            # that order, is kept on a placeholder line "*" of the order.
-            line = self._line(event.order_id, "*")
-            line.warehouse_shipped += event.quantity
-            line.touch(event.event_time)
+        # A shipment naming the order but no line is spread over the order's lines
+        # by _spread_unattributed, so lines that arrive later still receive it.
+        shipped, _ = self.unattributed.get(event.order_id, (0, event.event_time))
+        self.unattributed[event.order_id] = (shipped + event.quantity, event.event_time)
+
+    def _spread_unattributed(self) -> None:
+        """Spread order-level shipments over the order's lines in line-id order."""
+        for line in self.lines.values():
+            line.spread_shipped = 0
+        if not self.unattributed:
             return
-        remaining = event.quantity
-        for line in candidates:
-            take = min(remaining, line.reserved)
-            line.warehouse_shipped += take
-            line.touch(event.event_time)
-            remaining -= take
-        if remaining:
-            candidates[-1].warehouse_shipped += remaining
+        by_order: dict[str, list[LineState]] = {}
+        for line in self.lines.values():
+            if line.order_id in self.unattributed:
+                by_order.setdefault(line.order_id, []).append(line)
+        for order_id, lines in by_order.items():
+            remaining = self.unattributed[order_id][0]
+            for line in sorted(
+                lines, key=lambda candidate: line_id_key(candidate.line_id)
+            ):
+                # Room is what the warehouse has not yet shipped against the line;
+                # channel fulfillments report the same parcels, so they do not
+                # reduce it.
+                room = max(0, line.ordered - line.cancelled - line.warehouse_shipped)
+                take = min(remaining, room)
+                line.spread_shipped = take
+                remaining -= take
 
     def _apply_transfer(self, event: InventoryMovement) -> None:
         assert event.transfer_id is not None
@@ -364,6 +373,8 @@ class SkuState:
                 )
 
     def _apply_advice(self, event: SupplyAdvice) -> None:
+        # The warehouse gets an ATP entry, so inbound shows before any stock does.
+        self._warehouse(event.warehouse)
         key = (event.warehouse, event.document_id)
         advice = self.advices.get(key)
         if advice is None:
@@ -415,6 +426,12 @@ class SkuState:
             or advice.last_event_time is None
             or advice.last_event_time >= dedup_horizon
         }
+        self.unattributed = {
+            order_id: entry
+            for order_id, entry in self.unattributed.items()
+            if entry[1] >= dedup_horizon
+            or any(line.order_id == order_id for line in self.lines.values())
+        }
         self.transfers = {
             key: transfer
             for key, transfer in self.transfers.items()
@@ -437,6 +454,7 @@ class SkuState:
         ``apply`` calls; ``trigger`` is the batch's last event, whose time and id
         the exception records carry.
         """
+        self._spread_unattributed()
         outputs: list[OutputRecord] = []
         by_location: dict[str | None, list[LineState]] = {}
         for line in self.lines.values():
@@ -570,6 +588,7 @@ class SkuState:
 
     def atp_record(self) -> AtpRecord:
         """Return the SKU's current ATP record with its version."""
+        self._spread_unattributed()
         for transfer in self.transfers.values():
             if transfer.destination is not None:
                 self._warehouse(transfer.destination)

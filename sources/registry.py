@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from invsync.catalog import Catalog
@@ -46,6 +47,12 @@ def detect_format(item: AdapterInput) -> str | None:
 def parse_input(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
     """Parse one input with the adapter of its format."""
     fmt = detect_format(item)
+    if fmt == "shopify" and "topic" not in item.hints:
+        from sources.shopify import topic_from_filename
+
+        topic = topic_from_filename(Path(item.origin).name)
+        if topic is not None:
+            item = replace(item, hints={**item.hints, "topic": topic})
     adapter = _adapter(fmt)
     if adapter is not None:
         return adapter(item, catalog)

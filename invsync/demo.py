@@ -1,0 +1,214 @@
+"""``make demo``: the main job end to end on local services.
+
+Starts Redis and Tansu on free loopback ports, creates the topics, ingests
+partner files (the samples and the golden scenario, or ``--input DIR``), runs the
+dataflow as a two-process Bytewax cluster until it has read every partition,
+prints the ATP table read back from Redis and the counts of the output topics,
+and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from invsync.avro import decode_as
+from invsync.catalog import Catalog
+from invsync.cluster import start_cluster
+from invsync.config import InvsyncConfig, load_config
+from invsync.devservices import create_topics, local_services
+from invsync.events import AtpRecord, DeadLetter, InventoryException
+from invsync.golden import write_golden_files
+from invsync.publish import publish_adapter_output
+from invsync.topic_reader import read_topic
+from invsync.topics import Topics, event_key
+from sinks.atp_reader import AtpReader
+from sources.base import AdapterInput
+from sources.registry import parse_input, read_inputs
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+DEFAULT_CONFIG = SAMPLES / "config.yaml"
+TOPIC_PREFIX = "demo."
+KEY_PREFIX = "demo:"
+
+
+def demo_inputs(input_dir: Path | None, work_dir: Path) -> list[AdapterInput]:
+    """Return the files the demo ingests, in order."""
+    if input_dir is not None:
+        return read_inputs([input_dir])
+    golden_dir = write_golden_files(work_dir / "golden")
+    sample_dirs = [SAMPLES / name for name in ("wms", "x12", "shopify")]
+    return read_inputs([d for d in sample_dirs if d.is_dir()] + [golden_dir])
+
+
+def format_table(records: dict[str, AtpRecord], network: dict[str, int]) -> str:
+    """Return the ATP table as aligned text, one row per SKU and warehouse."""
+    header = (
+        "SKU",
+        "WAREHOUSE",
+        "ON_HAND",
+        "HELD",
+        "RESERVED",
+        "SAFETY",
+        "INBOUND",
+        "ATP",
+        "AVAILABLE",
+        "BACKORDERED",
+    )
+    rows: list[tuple[str, ...]] = [header]
+    for sku in sorted(records):
+        record = records[sku]
+        for wh in record.warehouses:
+            rows.append(
+                (
+                    sku,
+                    wh.warehouse,
+                    str(wh.on_hand),
+                    str(wh.held),
+                    str(wh.reserved),
+                    str(wh.safety_stock),
+                    str(wh.inbound),
+                    str(wh.atp),
+                    str(wh.available),
+                    str(wh.backordered),
+                )
+            )
+        rows.append(
+            (
+                sku,
+                "NETWORK",
+                "",
+                "",
+                f"{record.unallocated_demand} unalloc",
+                "",
+                "",
+                "",
+                str(network.get(sku, 0)),
+                str(record.unallocated_backordered),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in rows
+    )
+
+
+def run_demo(config_path: Path, input_dir: Path | None, processes: int) -> int:
+    """Run the demo and print its results; return the exit code."""
+    base = load_config(config_path)
+    with (
+        tempfile.TemporaryDirectory(prefix="invsync-demo-") as tmp,
+        local_services() as svc,
+    ):
+        work = Path(tmp)
+        config = base.model_copy(
+            update={
+                "kafka": base.kafka.model_copy(
+                    update={"brokers": svc.kafka_brokers, "topic_prefix": TOPIC_PREFIX}
+                ),
+                "redis": base.redis.model_copy(
+                    update={"url": svc.redis_url, "key_prefix": KEY_PREFIX}
+                ),
+            }
+        )
+        run_config = work / "config.yaml"
+        run_config.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
+        topics = Topics(TOPIC_PREFIX)
+        create_topics(
+            svc.kafka_brokers,
+            topics.inputs() + topics.outputs(),
+            config.kafka.partitions,
+        )
+
+        catalog = Catalog(config)
+        skus: set[str] = set()
+        files = demo_inputs(input_dir, work)
+        adapter_letters = 0
+        for item in files:
+            output = parse_input(item, catalog)
+            publish_adapter_output(config, output)
+            adapter_letters += len(output.dead_letters)
+            skus.update(event_key(e) for e in output.events if hasattr(e, "sku"))
+        print(
+            f"ingested {len(files)} files: {len(skus)} SKUs, {adapter_letters} "
+            "dead letters from the adapters"
+        )
+
+        run = start_cluster(run_config, processes, work / "logs", ["--until-eof"])
+        try:
+            codes = run.wait(timeout=300)
+        except TimeoutError:
+            print(run.log_tail(), file=sys.stderr)
+            raise
+        if any(codes):
+            print(run.log_tail(), file=sys.stderr)
+            print(f"dataflow processes exited with {codes}", file=sys.stderr)
+            return 1
+        print(f"dataflow ran as {processes} Bytewax processes and read every partition")
+
+        with AtpReader(svc.redis_url, KEY_PREFIX) as reader:
+            found = reader.get_many(sorted(skus))
+            records = {sku: rec for sku, rec in found.items() if rec is not None}
+            networks = reader.network_many(sorted(records))
+        network = {sku: n.network for sku, n in networks.items() if n is not None}
+        print()
+        print(format_table(records, network))
+        print()
+        _print_counts(config, topics)
+    return 0
+
+
+def _print_counts(config: InvsyncConfig, topics: Topics) -> None:
+    brokers = config.kafka.brokers
+    postings = read_topic(brokers, topics.postings)
+    exceptions = [
+        decode_as(r.value, InventoryException)
+        for r in read_topic(brokers, topics.exceptions)
+    ]
+    letters = [
+        decode_as(r.value, DeadLetter) for r in read_topic(brokers, topics.dead_letters)
+    ]
+    kinds = Counter(e.kind.value for e in exceptions)
+    classes = Counter(d.error_class for d in letters)
+    print(f"ERP postings: {len(postings)}")
+    print(
+        f"exceptions: {len(exceptions)} "
+        + " ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+    )
+    print(
+        f"dead letters: {len(letters)} "
+        + " ".join(f"{k}={v}" for k, v in sorted(classes.items()))
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run the demo."""
+    parser = argparse.ArgumentParser(prog="python -m invsync.demo", description=__doc__)
+    parser.add_argument("--input", type=Path, help="directory of partner files")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="config file"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=2, help="Bytewax processes (default 2)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    return run_demo(args.config, args.input, args.processes)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""Read path for services that consume the ATP records invsync publishes to Redis.
+
+Every method costs one round trip: a single command, or one pipeline for the
+``*_many`` variants. ``docs/redis.md`` lists the commands, so clients in other
+languages can read the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from invsync.events import AtpRecord, RecordVersion, WarehouseAtp
+from sinks.redis_layout import (
+    NETWORK_ATP,
+    RedisClient,
+    atp_key,
+    bucket_of,
+    check_key_prefix,
+    connect,
+    load_library,
+    warehouse_field,
+    warehouses_key,
+)
+from sinks.redis_retry import call_with_library
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WarehouseView:
+    """One warehouse's balances of a SKU, with the version of the SKU's record."""
+
+    sku: str
+    version: RecordVersion
+    updated_at: datetime
+    atp: WarehouseAtp
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the view as JSON-compatible values, times as ISO-8601 strings."""
+        return {
+            "sku": self.sku,
+            "version": self.version.model_dump(mode="json"),
+            "updated_at": self.updated_at.isoformat(),
+            "atp": self.atp.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True)
+class WarehouseAvailable:
+    """Available quantity of one warehouse and whether it counts toward the network."""
+
+    warehouse: str
+    available: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class NetworkAtp:
+    """Network available-to-promise of one SKU.
+
+    ``network`` is ``max(0, unclipped)``. ``unclipped`` is the sum of
+    ``available`` over active warehouses minus ``unallocated_demand``, and is
+    negative when unallocated demand exceeds what the network holds.
+    """
+
+    sku: str
+    network: int
+    unclipped: int
+    unallocated_demand: int
+    version: RecordVersion
+    warehouses: tuple[WarehouseAvailable, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the figures as JSON-compatible values."""
+        return {
+            "sku": self.sku,
+            "network": self.network,
+            "unclipped": self.unclipped,
+            "unallocated_demand": self.unallocated_demand,
+            "version": self.version.model_dump(mode="json"),
+            "warehouses": [asdict(warehouse) for warehouse in self.warehouses],
+        }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def _decode_record(value: Any) -> AtpRecord | None:
+    if value is None:
+        return None
+    return AtpRecord.model_validate_json(value)
+
+
+def _decode_network(sku: str, reply: Any) -> NetworkAtp | None:
+    if reply is None:
+        return None
+    network, unclipped, unallocated, generation, counter, flat = reply
+    warehouses = tuple(
+        WarehouseAvailable(
+            warehouse=_text(flat[index]),
+            available=int(flat[index + 1]),
+            active=int(flat[index + 2]) == 1,
+        )
+        for index in range(0, len(flat), 3)
+    )
+    return NetworkAtp(
+        sku=sku,
+        network=int(network),
+        unclipped=int(unclipped),
+        unallocated_demand=int(unallocated),
+        version=RecordVersion(generation=int(generation), counter=int(counter)),
+        warehouses=warehouses,
+    )
+
+
+class AtpReader:
+    """Reader of ATP records and network ATP in Redis.
+
+    The reader does not retry, so errors of the Redis client
+    (``redis.exceptions.RedisError``) reach the caller.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "invsync:",
+        *,
+        load: bool = True,
+    ) -> None:
+        """Connect to Redis.
+
+        Args:
+            url: Redis URL. The query ``?cluster=true`` selects Redis Cluster.
+            key_prefix: Prefix the writer used.
+            load: Load the function library now. Pass False for a user that
+                may not run ``FUNCTION LOAD``. The library must then already
+                be loaded.
+        """
+        self._key_prefix = check_key_prefix(key_prefix)
+        self._client: RedisClient = connect(url)
+        if load:
+            load_library(self._client)
+
+    def get(self, sku: str) -> AtpRecord | None:
+        """Return the SKU's whole record, or None if Redis has none (one HGET)."""
+        value = self._client.hget(atp_key(self._key_prefix, sku), "record")
+        return _decode_record(value)
+
+    def get_warehouse(self, sku: str, warehouse: str) -> WarehouseView | None:
+        """Return one warehouse's balances of a SKU (one HMGET).
+
+        Returns None if the SKU has no record or the record lists no such
+        warehouse.
+        """
+        key = atp_key(self._key_prefix, sku)
+        fields = ["gen", "ctr", "updated_at", warehouse_field(warehouse)]
+        generation, counter, updated_at, balances = self._client.hmget(key, fields)
+        if generation is None or counter is None or balances is None:
+            return None
+
+        atp = WarehouseAtp(warehouse=warehouse, **json.loads(balances))
+        return WarehouseView(
+            sku=sku,
+            version=RecordVersion(generation=int(generation), counter=int(counter)),
+            updated_at=datetime.fromisoformat(_text(updated_at)),
+            atp=atp,
+        )
+
+    def get_many(self, skus: Iterable[str]) -> dict[str, AtpRecord | None]:
+        """Return the records of many SKUs, None for each SKU without one.
+
+        Sends one pipeline of HGET commands, which on Redis Cluster is one
+        batch per node.
+        """
+        requested = list(dict.fromkeys(skus))
+        pipeline = self._client.pipeline(transaction=False)
+        for sku in requested:
+            pipeline.hget(atp_key(self._key_prefix, sku), "record")
+        values = pipeline.execute()
+        return {
+            sku: _decode_record(value)
+            for sku, value in zip(requested, values, strict=True)
+        }
+
+    def network(self, sku: str) -> NetworkAtp | None:
+        """Return the SKU's network ATP, or None without a record (one FCALL_RO)."""
+        keys = self._network_keys(sku)
+        reply = call_with_library(
+            self._client, lambda: self._client.fcall_ro(NETWORK_ATP, 2, *keys)
+        )
+        return _decode_network(sku, reply)
+
+    def network_many(self, skus: Iterable[str]) -> dict[str, NetworkAtp | None]:
+        """Return the network ATP of many SKUs, None for each SKU without a record.
+
+        Sends one pipeline of FCALL_RO commands, which on Redis Cluster is one
+        batch per node.
+        """
+        requested = list(dict.fromkeys(skus))
+
+        def send() -> list[Any]:
+            pipeline = self._client.pipeline(transaction=False)
+            for sku in requested:
+                pipeline.fcall_ro(NETWORK_ATP, 2, *self._network_keys(sku))
+            replies: list[Any] = pipeline.execute()
+            return replies
+
+        replies = call_with_library(self._client, send)
+        return {
+            sku: _decode_network(sku, reply)
+            for sku, reply in zip(requested, replies, strict=True)
+        }
+
+    def _network_keys(self, sku: str) -> tuple[str, str]:
+        bucket = bucket_of(sku)
+        return (
+            atp_key(self._key_prefix, sku),
+            warehouses_key(self._key_prefix, bucket),
+        )
+
+    def close(self) -> None:
+        """Close the Redis connections."""
+        self._client.close()
+
+    def __enter__(self) -> AtpReader:
+        """Return the reader itself."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the reader."""
+        self.close()

@@ -1,0 +1,184 @@
+"""Redis key layout of the ATP records, the connection URL and the function library.
+
+``docs/redis.md`` describes every key and field. Every key of one SKU carries
+the hash tag of the SKU's bucket, so each function call touches one hash slot
+and the layout works on a single Redis and on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import ResponseError
+from redis.retry import Retry
+
+from invsync.events import AtpRecord
+
+logger = logging.getLogger(__name__)
+
+# The bucket count is part of the stored layout: changing it moves every SKU to
+# other keys, so it is fixed.
+BUCKETS = 1024
+
+LIBRARY_NAME = "invsync"
+PUT_ATP = "invsync_put_atp"
+SET_WAREHOUSES = "invsync_set_warehouses"
+NETWORK_ATP = "invsync_network_atp"
+
+# Seconds. A URL query parameter of the same name overrides each of them.
+DEFAULT_SOCKET_CONNECT_TIMEOUT = 5.0
+DEFAULT_SOCKET_TIMEOUT = 10.0
+
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+RedisClient = Redis | RedisCluster
+
+
+def bucket_of(sku: str) -> int:
+    """Return the bucket of a SKU: CRC-32 of its UTF-8 bytes modulo 1024."""
+    return zlib.crc32(sku.encode()) % BUCKETS
+
+
+def hash_tag(bucket: int) -> str:
+    """Return the Redis Cluster hash tag of a bucket, such as ``{b17}``."""
+    if not 0 <= bucket < BUCKETS:
+        msg = f"bucket {bucket} is out of range 0..{BUCKETS - 1}"
+        raise ValueError(msg)
+    return f"{{b{bucket}}}"
+
+
+def check_key_prefix(key_prefix: str) -> str:
+    """Return the key prefix unchanged after checking that it has no braces.
+
+    Raises:
+        ValueError: The prefix contains ``{`` or ``}``, which would make Redis
+            Cluster hash the prefix instead of the bucket tag.
+    """
+    if "{" in key_prefix or "}" in key_prefix:
+        msg = f"invalid Redis key prefix {key_prefix!r}: it must not contain braces"
+        raise ValueError(msg)
+    return key_prefix
+
+
+def atp_key(key_prefix: str, sku: str) -> str:
+    """Return the key of a SKU's ATP hash."""
+    return f"{key_prefix}atp:{hash_tag(bucket_of(sku))}:{sku}"
+
+
+def warehouses_key(key_prefix: str, bucket: int) -> str:
+    """Return the key of one bucket's copy of the warehouse flags."""
+    return f"{key_prefix}warehouses:{hash_tag(bucket)}"
+
+
+def warehouse_field(warehouse: str) -> str:
+    """Return the ATP hash field that stores one warehouse's balances."""
+    return f"w:{warehouse}"
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def format_time(value: datetime) -> str:
+    """Format an aware datetime as ISO-8601 in UTC, such as ``2026-03-01T12:00:00Z``.
+
+    The ``Z`` suffix matches how the ``record`` field's JSON writes times.
+
+    Raises:
+        ValueError: The datetime has no timezone.
+    """
+    if value.tzinfo is None:
+        msg = f"timestamp {value.isoformat()} has no timezone; use UTC"
+        raise ValueError(msg)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
+    """Encode an ATP record as hash fields, all but ``gen`` and ``ctr``.
+
+    The function ``invsync_put_atp`` writes ``gen`` and ``ctr`` from the
+    version it compares, so the caller passes them apart from these fields.
+    """
+    fields = {
+        "updated_at": format_time(record.updated_at),
+        "unalloc": str(record.unallocated_demand),
+        "unalloc_bo": str(record.unallocated_backordered),
+        "avail": _compact_json({w.warehouse: w.available for w in record.warehouses}),
+        "record": record.model_dump_json(),
+    }
+    for warehouse in record.warehouses:
+        balances = warehouse.model_dump(mode="json", exclude={"warehouse"})
+        fields[warehouse_field(warehouse.warehouse)] = _compact_json(balances)
+    return fields
+
+
+def library_source() -> str:
+    """Return the Lua source of the ``invsync`` function library."""
+    return resources.files(__package__).joinpath("invsync.lua").read_text()
+
+
+def load_library(client: RedisClient) -> None:
+    """Load the ``invsync`` function library, replacing an older copy.
+
+    Loading is idempotent. On Redis Cluster, redis-py sends the load to every
+    primary.
+    """
+    client.function_load(library_source(), replace=True)
+    logger.info("loaded Redis function library %s", LIBRARY_NAME)
+
+
+def is_function_missing(error: ResponseError) -> bool:
+    """Return whether a Redis error reports an unknown function.
+
+    A Redis restarted without persistence has lost its function library.
+    """
+    # redis-py prefixes errors raised inside a pipeline with the command number.
+    return "Function not found" in str(error)
+
+
+def connect(url: str) -> RedisClient:
+    """Create a Redis client from a URL.
+
+    The query parameter ``cluster=true`` selects Redis Cluster, for example
+    ``redis://10.0.0.5:7000?cluster=true``, and the host is then any node of
+    the cluster. Other query parameters are redis-py connection options such as
+    ``socket_timeout`` (seconds).
+
+    The single-node client retries nothing itself, so the callers' retry policy
+    alone decides the backoff. The cluster client keeps redis-py's default
+    retries, which follow slot moves and failovers.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    cluster_values = [value for name, value in query if name == "cluster"]
+    remaining = [(name, value) for name, value in query if name != "cluster"]
+    plain_url = urlunsplit(parts._replace(query=urlencode(remaining)))
+    is_cluster = any(value.lower() in _TRUE_WORDS for value in cluster_values)
+
+    timeouts: dict[str, Any] = {
+        "socket_connect_timeout": DEFAULT_SOCKET_CONNECT_TIMEOUT,
+        "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+    }
+    if is_cluster:
+        return RedisCluster.from_url(plain_url, **timeouts)
+    return Redis.from_url(plain_url, retry=Retry(NoBackoff(), 0), **timeouts)
+
+
+def describe_url(url: str) -> str:
+    """Return the URL without its user name and password, for logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=host))

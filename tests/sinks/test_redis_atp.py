@@ -1,0 +1,249 @@
+"""Version-guarded ATP writes against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.operators import input as input_op
+from bytewax.operators import output
+from bytewax.testing import TestingSource, run_main
+from prometheus_client import REGISTRY
+from redis import Redis
+from redis.crc import key_slot
+
+from invsync.events import WarehouseAtp
+from sinks.redis_atp import AtpWriter, RedisAtpSink, coalesce
+from sinks.redis_layout import atp_key, bucket_of, connect
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Redis]:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def writer(redis_url: str, redis_prefix: str) -> Iterator[AtpWriter]:
+    atp_writer = AtpWriter(connect(redis_url), redis_prefix, retry_total_s=5.0)
+    atp_writer.load_library()
+    yield atp_writer
+    atp_writer.close()
+
+
+def _balances_without_code(warehouse: WarehouseAtp) -> dict[str, Any]:
+    names = [name for name in WarehouseAtp.model_fields if name != "warehouse"]
+    return {name: getattr(warehouse, name) for name in names}
+
+
+def _stale(reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "invsync_redis_stale_writes_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
+def test_write_stores_exact_fields(writer, client, redis_prefix, record_factory):
+    record = record_factory("SKU-1", 0, 7, {"W1": 5, "W2": 3}, unallocated=2)
+
+    result = writer.write([record])
+
+    stored = client.hgetall(atp_key(redis_prefix, "SKU-1"))
+    assert result.applied == 1
+    assert result.rejected_older == 0
+    assert sorted(stored) == [
+        "avail",
+        "ctr",
+        "gen",
+        "record",
+        "unalloc",
+        "unalloc_bo",
+        "updated_at",
+        "w:W1",
+        "w:W2",
+    ]
+    assert stored["gen"] == "0"
+    assert stored["ctr"] == "7"
+    assert stored["updated_at"] == "2026-03-01T12:30:05Z"
+    assert stored["unalloc"] == "2"
+    assert stored["unalloc_bo"] == "0"
+    assert stored["avail"] == '{"W1":5,"W2":3}'
+    balances = json.loads(stored["w:W2"])
+    assert balances["on_hand"] == 7
+    assert balances["available"] == 3
+    assert "warehouse" not in balances
+    assert balances == _balances_without_code(record.warehouses[1])
+    assert stored["record"] == record.model_dump_json()
+
+
+def test_older_counter_is_rejected(writer, client, redis_prefix, record_factory):
+    older_before = _stale("older")
+    writer.write([record_factory("SKU-1", 0, 7, {"W1": 5})])
+
+    result = writer.write([record_factory("SKU-1", 0, 5, {"W1": 1})])
+
+    stored = client.hmget(atp_key(redis_prefix, "SKU-1"), ["ctr", "avail"])
+    assert result.applied == 0
+    assert result.rejected_older == 1
+    assert stored == ["7", '{"W1":5}']
+    assert _stale("older") == older_before + 1
+
+
+def test_equal_version_is_rejected(writer, client, redis_prefix, record_factory):
+    equal_before = _stale("equal")
+    writer.write([record_factory("SKU-1", 0, 7, {"W1": 5})])
+
+    result = writer.write([record_factory("SKU-1", 0, 7, {"W1": 1})])
+
+    assert result.applied == 0
+    assert result.rejected_equal == 1
+    assert client.hget(atp_key(redis_prefix, "SKU-1"), "avail") == '{"W1":5}'
+    assert _stale("equal") == equal_before + 1
+
+
+def test_higher_generation_wins(writer, client, redis_prefix, record_factory):
+    writer.write([record_factory("SKU-1", 0, 900, {"W1": 5})])
+
+    result = writer.write([record_factory("SKU-1", 1, 2, {"W1": 8})])
+
+    stored = client.hmget(atp_key(redis_prefix, "SKU-1"), ["gen", "ctr", "avail"])
+    assert result.applied == 1
+    assert stored == ["1", "2", '{"W1":8}']
+
+
+def test_lower_generation_loses(writer, client, redis_prefix, record_factory):
+    writer.write([record_factory("SKU-1", 1, 2, {"W1": 8})])
+
+    result = writer.write([record_factory("SKU-1", 0, 900, {"W1": 5})])
+
+    stored = client.hmget(atp_key(redis_prefix, "SKU-1"), ["gen", "ctr"])
+    assert result.rejected_older == 1
+    assert stored == ["1", "2"]
+
+
+def test_newer_record_drops_old_warehouses(
+    writer, client, redis_prefix, record_factory
+):
+    writer.write([record_factory("SKU-1", 0, 1, {"W1": 5, "W9": 4})])
+
+    writer.write([record_factory("SKU-1", 0, 2, {"W1": 6})])
+
+    fields = client.hkeys(atp_key(redis_prefix, "SKU-1"))
+    assert "w:W1" in fields
+    assert "w:W9" not in fields
+
+
+def test_batch_coalesces_to_highest(writer, client, redis_prefix, record_factory):
+    batch = [
+        record_factory("SKU-1", 0, 3, {"W1": 3}),
+        record_factory("SKU-1", 0, 9, {"W1": 9}),
+        record_factory("SKU-1", 0, 5, {"W1": 5}),
+    ]
+
+    result = writer.write(batch)
+
+    stored = client.hmget(atp_key(redis_prefix, "SKU-1"), ["ctr", "avail"])
+    assert result.applied == 1
+    assert result.fcalls == 1
+    assert stored == ["9", '{"W1":9}']
+
+
+def test_coalesce_keeps_later_of_equal(record_factory):
+    first = record_factory("SKU-1", 0, 4, {"W1": 1})
+    second = record_factory("SKU-1", 0, 4, {"W1": 2})
+    other = record_factory("SKU-2", 0, 1, {"W1": 3})
+
+    latest = coalesce([first, other, second])
+
+    assert latest == [second, other]
+
+
+def _skus_in_distinct_buckets(count: int) -> list[str]:
+    skus: list[str] = []
+    seen: set[int] = set()
+    index = 0
+    while len(skus) < count:
+        sku = f"SKU-{index}"
+        if bucket_of(sku) not in seen:
+            seen.add(bucket_of(sku))
+            skus.append(sku)
+        index += 1
+    return skus
+
+
+def _sku_pair_in_one_bucket() -> tuple[str, str]:
+    first_by_bucket: dict[int, str] = {}
+    index = 0
+    while True:
+        sku = f"PAIR-{index}"
+        bucket = bucket_of(sku)
+        if bucket in first_by_bucket:
+            return first_by_bucket[bucket], sku
+        first_by_bucket[bucket] = sku
+        index += 1
+
+
+def test_one_fcall_per_slot(writer, redis_url, redis_prefix, record_factory):
+    pair = _sku_pair_in_one_bucket()
+    skus = [*_skus_in_distinct_buckets(6), *pair]
+    records = [record_factory(sku, 0, 1, {"W1": 1}) for sku in skus]
+    slots = {key_slot(atp_key(redis_prefix, sku).encode()) for sku in skus}
+    marker = f"end-{uuid.uuid4().hex}"
+    monitor_client = Redis.from_url(redis_url, decode_responses=True)
+
+    with monitor_client.monitor() as monitor:
+        result = writer.write(records)
+        monitor_client.echo(marker)
+        fcalls: list[list[str]] = []
+        while True:
+            command = monitor.next_command()["command"]
+            if marker in command:
+                break
+            if command.startswith("FCALL") and redis_prefix in command:
+                fcalls.append(command.split())
+    monitor_client.close()
+
+    assert len(slots) == 7
+    assert result.fcalls == 7
+    assert len(fcalls) == 7
+    for words in fcalls:
+        key_count = int(words[2])
+        keys = words[3 : 3 + key_count]
+        assert len({key_slot(key.encode()) for key in keys}) == 1
+    pair_keys = {atp_key(redis_prefix, sku) for sku in pair}
+    assert any(pair_keys <= set(words) for words in fcalls)
+
+
+def test_sink_in_dataflow(redis_url, redis_prefix, client, record_factory):
+    records = [
+        record_factory("SKU-1", 0, 1, {"W1": 1}),
+        record_factory("SKU-2", 0, 4, {"W1": 4}),
+        record_factory("SKU-1", 0, 2, {"W1": 2}),
+    ]
+    flow = Dataflow("redis_atp_sink")
+    stream = input_op("records", flow, TestingSource(records))
+    output("atp", stream, RedisAtpSink(redis_url, redis_prefix, retry_total_s=5.0))
+
+    run_main(flow)
+
+    assert client.hget(atp_key(redis_prefix, "SKU-1"), "ctr") == "2"
+    assert client.hget(atp_key(redis_prefix, "SKU-2"), "ctr") == "4"
+
+
+def test_batch_histogram_counts_batches(writer, record_factory):
+    before = REGISTRY.get_sample_value("invsync_redis_batch_records_count") or 0.0
+    sum_before = REGISTRY.get_sample_value("invsync_redis_batch_records_sum") or 0.0
+
+    writer.write([record_factory("SKU-1", 0, 1), record_factory("SKU-2", 0, 1)])
+
+    after = REGISTRY.get_sample_value("invsync_redis_batch_records_count")
+    sum_after = REGISTRY.get_sample_value("invsync_redis_batch_records_sum")
+    assert after == before + 1
+    assert sum_after == sum_before + 2
