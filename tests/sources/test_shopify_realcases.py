@@ -3,7 +3,7 @@
 Every file in a ``shopify-*`` folder of the real-cases collection must have an
 entry in OUTCOMES; a new file without one fails ``test_every_file_has_outcome``.
 The configuration that maps their shop, items and location is
-``tests/realcases/shopify.yaml``.
+``tests/realcases/config.yaml``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from invsync.events import CanonicalEvent
 from sources import shopify
 from sources.base import AdapterInput, AdapterOutput
 
-CONFIG_PATH = Path(__file__).resolve().parents[1] / "realcases" / "shopify.yaml"
+CONFIG_PATH = Path(__file__).resolve().parents[1] / "realcases" / "config.yaml"
 SHOP_HINT = {"shop_domain": "sample.myshopify.com"}
 INGEST = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 # updated_at of the examples, 2021-12-31T19:00:00-05:00, in UTC.
@@ -87,7 +87,7 @@ OUTCOMES: dict[str, list[Outcome]] = {
                 {
                     "type": "ChannelInventoryLevel",
                     "sku": "INVENTORY-ITEM-EXAMPLE",
-                    "warehouse": "WH-EAST",
+                    "warehouse": "WH-SHOPIFY",
                     "location_id": "24826418",
                     "available": None,
                     "event_time": EXAMPLE_TIME,

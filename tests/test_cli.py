@@ -1,0 +1,243 @@
+"""The invsync command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from invsync.avro import decode_as
+from invsync.catalog import Catalog
+from invsync.cli import build_parser, main
+from invsync.config import InvsyncConfig, load_config
+from invsync.events import DeadLetter, OrderLine
+from invsync.golden import write_golden_files
+from invsync.publish import publish_adapter_output
+from invsync.redrive import redrive
+from invsync.topic_reader import read_topic
+from invsync.topics import Topics
+from sources.registry import parse_input, read_inputs
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_CONFIG = REPO / "samples" / "config.yaml"
+SUBCOMMANDS = [
+    "parse",
+    "ingest",
+    "run",
+    "replay",
+    "atp",
+    "redrive",
+    "topics",
+    "schemas",
+]
+
+
+def invsync(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the invsync command in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "invsync.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_subcommand_help(command: str) -> None:
+    result = invsync(command, "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert f"usage: invsync {command}" in result.stdout
+
+
+def test_parser_knows_every_subcommand() -> None:
+    parser = build_parser()
+    text = parser.format_help()
+
+    for command in SUBCOMMANDS:
+        assert command in text
+
+
+def test_parse_prints_events_and_dead_letters(tmp_path: Path) -> None:
+    golden = write_golden_files(tmp_path / "golden")
+
+    result = invsync(
+        "--config",
+        str(SAMPLE_CONFIG),
+        "parse",
+        str(golden / "22-850-po.edi"),
+        str(golden / "23-850-unmapped-item.edi"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [line for line in lines if "type" in line]
+    letters = [line for line in lines if "dead_letter" in line]
+    assert [(e["type"], e["sku"], e["ordered_quantity"]) for e in events] == [
+        ("OrderLine", "SKU-100", 24),
+        ("OrderLine", "SKU-200", 10),
+    ]
+    assert [d["dead_letter"] for d in letters] == ["unmapped_item"]
+    assert "NOT-IN-CATALOG" in letters[0]["message"]
+
+
+def test_parse_strict_fails_on_dead_letter(tmp_path: Path) -> None:
+    golden = write_golden_files(tmp_path / "golden")
+
+    result = invsync(
+        "--config",
+        str(SAMPLE_CONFIG),
+        "parse",
+        "--strict",
+        str(golden / "23-850-unmapped-item.edi"),
+    )
+
+    assert result.returncode == 1
+
+
+def test_parse_bare_shopify_body_topic_from_flag(tmp_path: Path) -> None:
+    golden = write_golden_files(tmp_path / "golden")
+    delivery = json.loads((golden / "10-orders-create-5001.json").read_text())
+    bare = tmp_path / "body.json"
+    bare.write_text(json.dumps(delivery["body"]))
+
+    result = invsync(
+        "--config",
+        str(SAMPLE_CONFIG),
+        "parse",
+        "--topic",
+        "orders/create",
+        "--shop-domain",
+        "invsync-golden.myshopify.com",
+        str(bare),
+    )
+
+    assert result.returncode == 0, result.stderr
+    skus = [json.loads(line)["sku"] for line in result.stdout.splitlines()]
+    assert skus == ["SKU-100", "SKU-300"]
+
+
+def test_replay_writes_result_file(tmp_path: Path) -> None:
+    golden = write_golden_files(tmp_path / "golden")
+    out = tmp_path / "atp.json"
+
+    code = main(
+        ["--config", str(SAMPLE_CONFIG), "replay", str(golden), "--out", str(out)]
+    )
+
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["atp"]["SKU-200"]["warehouses"][0]["atp"] == 64
+    assert data["counts"]["postings"] == 8
+    assert data["counts"]["dead_letters"] == 2
+
+
+def _service_config(
+    kafka_brokers: list[str], redis_url: str, topics: Topics, redis_prefix: str
+) -> InvsyncConfig:
+    base = load_config(SAMPLE_CONFIG)
+    return base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(
+                update={"brokers": kafka_brokers, "topic_prefix": topics.prefix}
+            ),
+            "redis": base.redis.model_copy(
+                update={"url": redis_url, "key_prefix": redis_prefix}
+            ),
+        }
+    )
+
+
+def _write(config: InvsyncConfig, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
+    return path
+
+
+def test_replay_to_redis_then_atp(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    redis_url: str,
+    topics: Topics,
+    redis_prefix: str,
+) -> None:
+    config = _write(
+        _service_config(kafka_brokers, redis_url, topics, redis_prefix),
+        tmp_path / "c.yaml",
+    )
+    golden = write_golden_files(tmp_path / "golden")
+    out = tmp_path / "atp.json"
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "replay",
+                str(golden),
+                "--out",
+                str(out),
+                "--redis",
+            ]
+        )
+        == 0
+    )
+
+    whole = invsync("--config", str(config), "atp", "SKU-100")
+    one = invsync("--config", str(config), "atp", "SKU-100", "WH-EAST")
+    missing = invsync("--config", str(config), "atp", "NO-SUCH-SKU")
+
+    assert whole.returncode == 0, whole.stderr
+    data = json.loads(whole.stdout)
+    assert data["network"]["network"] == 138
+    assert data["network"]["unclipped"] == 138
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["atp"]["atp"] == 65
+    assert missing.returncode == 1
+    assert "no ATP for NO-SUCH-SKU" in missing.stderr
+
+
+def test_redrive_after_config_fix(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    redis_url: str,
+    topics: Topics,
+    redis_prefix: str,
+) -> None:
+    config = _service_config(kafka_brokers, redis_url, topics, redis_prefix)
+    golden = write_golden_files(tmp_path / "golden")
+    item = read_inputs([golden / "23-850-unmapped-item.edi"])[0]
+    publish_adapter_output(config, parse_input(item, Catalog(config)))
+    letters = [
+        decode_as(r.value, DeadLetter)
+        for r in read_topic(kafka_brokers, topics.dead_letters)
+    ]
+    assert [d.error_class for d in letters] == ["unmapped_item"]
+
+    unchanged = redrive(config, timeout_s=20)
+    assert unchanged.selected == 1
+    assert unchanged.republished_events == 0
+    assert unchanged.still_failing == {"unmapped_item": 1}
+
+    data = json.loads(config.model_dump_json())
+    data["items"]["SKU-400"] = {
+        "aliases": [{"qualifier": "VN", "value": "NOT-IN-CATALOG"}]
+    }
+    fixed = InvsyncConfig.model_validate(data)
+    other_class = redrive(fixed, error_classes={"invalid_envelope"}, timeout_s=20)
+    assert other_class.selected == 0
+
+    summary = redrive(fixed, error_classes={"unmapped_item"}, timeout_s=20)
+
+    assert summary.selected == 1
+    assert summary.republished_events == 1
+    assert summary.still_failing == {}
+    orders = [
+        decode_as(r.value, OrderLine) for r in read_topic(kafka_brokers, topics.orders)
+    ]
+    assert [(o.sku, o.order_id, o.ordered_quantity) for o in orders] == [
+        ("SKU-400", "PO-4500002", 5)
+    ]
