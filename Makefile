@@ -93,12 +93,21 @@ demo: venv redis
 	  $(if $(INPUT),--input '$(INPUT)') \
 	  $(if $(CONFIG),--config '$(CONFIG)')
 
+# The Quix Streams peer pins older confluent-kafka and pydantic than invsync,
+# so it gets a virtualenv of its own, built from bench/peer-requirements.txt.
+PEER_VENV ?= .venv-peer
+
 bench: venv redis
 	@if [ ! -f bench/__main__.py ]; then \
 	  echo "error: bench/__main__.py not found; the benchmark is not written yet" >&2; \
 	  exit 1; \
 	fi
-	$(VENV)/bin/python -m bench
+	@if [ ! -f $(PEER_VENV)/.installed ] || [ bench/peer-requirements.txt -nt $(PEER_VENV)/.installed ]; then \
+	  $(VENV)/bin/python -m venv $(PEER_VENV); \
+	  $(PEER_VENV)/bin/python -m pip install -r bench/peer-requirements.txt; \
+	  touch $(PEER_VENV)/.installed; \
+	fi
+	INVSYNC_BENCH_PEER_PYTHON=$(PEER_VENV)/bin/python $(VENV)/bin/python -m bench
 
 # Run state (.invsync/ recovery directories, atp.json) is not build output, so
 # clean leaves it alone.

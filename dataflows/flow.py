@@ -12,6 +12,7 @@ The same steps run over Kafka (``dataflows.kafka_flow``) and over files
                                               SKU state (by SKU) -> ATP sink
                                                   |-> postings sink
                                                   |-> exceptions sink
+                                                  |-> variance alert sinks
                                                   +-> dead letters sink
 """
 
@@ -32,22 +33,45 @@ from invsync.events import (
     ErpPosting,
     InventoryException,
     OrderLine,
+    VarianceAlert,
+    WarehouseFreshness,
+    WarehouseHeartbeat,
     WarehouseSetting,
 )
+from invsync.metrics import (
+    observe_atp,
+    observe_dead_letter,
+    observe_decode_failure,
+    observe_event,
+    observe_exception,
+    observe_freshness,
+)
 from invsync.topics import event_key
-from operators.order_versions import OrderVersionsLogic, order_key
+from operators.freshness import FreshnessSettings, freshness_builder, warehouse_of
+from operators.order_versions import (
+    OrderRetention,
+    order_key,
+    order_versions_builder,
+)
 from operators.sku_logic import SkuLogicSettings, SkuOutput, sku_logic_builder
 
 
 @dataclass(frozen=True)
 class FlowSinks:
-    """Where each output of the dataflow goes."""
+    """Sinks of the dataflow's outputs, one per output record type."""
 
     atp: Sink[AtpRecord]
     warehouse_settings: Sink[WarehouseSetting]
     postings: Sink[ErpPosting]
     exceptions: Sink[InventoryException]
     dead_letters: Sink[DeadLetter]
+    # Variance alerts go to the alert topic and to the open-alert store (Redis);
+    # a flow without these sinks drops them.
+    variance_alerts: Sink[VarianceAlert] | None = None
+    open_variances: Sink[VarianceAlert] | None = None
+    # Freshness changes go to the freshness topic and the stale flags in Redis.
+    freshness: Sink[WarehouseFreshness] | None = None
+    stale_flags: Sink[WarehouseFreshness] | None = None
 
 
 def _is_whole_order_line(event: CanonicalEvent) -> bool:
@@ -59,12 +83,29 @@ def build_core(
     settings: SkuLogicSettings,
     sinks: FlowSinks,
     extra_dead_letters: Stream[DeadLetter] | None = None,
+    order_retention: OrderRetention | None = None,
+    freshness: FreshnessSettings | None = None,
 ) -> None:
-    """Add the decode, order, SKU-state and output steps to a flow."""
+    """Add the decode, order, SKU-state and output steps to a flow.
+
+    With ``freshness`` set, a step keyed by warehouse tracks each warehouse's
+    silence (``operators.freshness``).
+
+    ``order_retention`` defaults to the SKU step's dedup retention, checked once
+    a minute of wall-clock time.
+    """
+    if order_retention is None:
+        order_retention = OrderRetention(settings.state.dedup_retention)
     decoded = op.map("decode", raw, decode_record)
     split = op.branch("split_decode_failures", decoded, _is_dead_letter)
     decode_failures = cast(Stream[DeadLetter], split.trues)
     events = cast(Stream[CanonicalEvent], split.falses)
+    op.inspect("observe_events", events, lambda _s, e: observe_event(e))
+    op.inspect(
+        "observe_decode_failures",
+        decode_failures,
+        lambda _s, d: observe_decode_failure(d),
+    )
 
     by_kind = op.branch(
         "split_warehouse_settings", events, lambda e: isinstance(e, WarehouseSetting)
@@ -75,13 +116,23 @@ def build_core(
         sinks.warehouse_settings,
     )
 
-    orders = op.branch("split_whole_orders", by_kind.falses, _is_whole_order_line)
+    if freshness is not None:
+        _add_freshness(events, freshness, sinks)
+    # Heartbeats only reset the silence clock; they carry no SKU.
+    sku_input = op.filter(
+        "drop_heartbeats",
+        by_kind.falses,
+        lambda e: not isinstance(e, WarehouseHeartbeat),
+    )
+    orders = op.branch("split_whole_orders", sku_input, _is_whole_order_line)
     by_order = op.key_on(
         "key_by_order", cast(Stream[OrderLine], orders.trues), order_key
     )
     order_lines = op.key_rm(
         "unkey_order",
-        op.stateful_batch("order_versions", by_order, OrderVersionsLogic),
+        op.stateful_batch(
+            "order_versions", by_order, order_versions_builder(order_retention)
+        ),
     )
     sku_events = op.merge("sku_events", orders.falses, order_lines)
     by_sku = op.key_on("key_by_sku", sku_events, event_key)
@@ -90,6 +141,22 @@ def build_core(
         op.stateful_batch("sku_state", by_sku, sku_logic_builder(settings)),
     )
     _route_outputs(outputs, decode_failures, extra_dead_letters, sinks)
+
+
+def _add_freshness(
+    events: Stream[CanonicalEvent], settings: FreshnessSettings, sinks: FlowSinks
+) -> None:
+    named = op.filter("freshness_events", events, lambda e: warehouse_of(e) is not None)
+    by_warehouse = op.key_on("key_by_warehouse", named, lambda e: warehouse_of(e) or "")
+    changes = op.key_rm(
+        "unkey_freshness",
+        op.stateful_batch("freshness", by_warehouse, freshness_builder(settings)),
+    )
+    op.inspect("observe_freshness", changes, lambda _s, c: observe_freshness(c))
+    if sinks.freshness is not None:
+        op.output("freshness_out", changes, sinks.freshness)
+    if sinks.stale_flags is not None:
+        op.output("stale_flags_out", changes, sinks.stale_flags)
 
 
 def _is_dead_letter(item: object) -> bool:
@@ -104,6 +171,9 @@ def _route_outputs(
 ) -> None:
     atp = op.branch("split_atp", outputs, lambda r: isinstance(r, AtpRecord))
     op.output("atp_out", cast(Stream[AtpRecord], atp.trues), sinks.atp)
+    op.inspect(
+        "observe_atp", cast(Stream[AtpRecord], atp.trues), lambda _s, r: observe_atp(r)
+    )
 
     postings = op.branch(
         "split_postings", atp.falses, lambda r: isinstance(r, ErpPosting)
@@ -118,11 +188,30 @@ def _route_outputs(
         cast(Stream[InventoryException], exceptions.trues),
         sinks.exceptions,
     )
+    op.inspect(
+        "observe_exceptions",
+        cast(Stream[InventoryException], exceptions.trues),
+        lambda _s, e: observe_exception(e),
+    )
 
-    streams: list[Stream[Any]] = [exceptions.falses, decode_failures]
+    variances = op.branch(
+        "split_variances", exceptions.falses, lambda r: isinstance(r, VarianceAlert)
+    )
+    alerts = cast(Stream[VarianceAlert], variances.trues)
+    if sinks.variance_alerts is not None:
+        op.output("variance_alerts_out", alerts, sinks.variance_alerts)
+    if sinks.open_variances is not None:
+        op.output("open_variances_out", alerts, sinks.open_variances)
+
+    streams: list[Stream[Any]] = [variances.falses, decode_failures]
     if extra_dead_letters is not None:
         streams.append(extra_dead_letters)
     dead_letters = op.merge("dead_letters", *streams)
+    op.inspect(
+        "observe_dead_letters",
+        cast(Stream[DeadLetter], dead_letters),
+        lambda _s, d: observe_dead_letter(d),
+    )
     op.output(
         "dead_letters_out", cast(Stream[DeadLetter], dead_letters), sinks.dead_letters
     )

@@ -25,11 +25,21 @@ from dataflows.records import RawRecord
 from dataflows.replay import settings_from_config
 from invsync.avro import encode
 from invsync.config import InvsyncConfig, load_config
-from invsync.events import DeadLetter, ErpPosting, InventoryException
+from invsync.events import (
+    DeadLetter,
+    ErpPosting,
+    InventoryException,
+    VarianceAlert,
+    WarehouseFreshness,
+)
+from invsync.logs import configure_from_env, origin_fields
 from invsync.topics import Topics
+from operators.freshness import FreshnessSettings
+from operators.variance import alert_key
 from sinks.kafka_checked import CheckedKafkaSink
 from sinks.redis_atp import RedisAtpSink
-from sinks.warehouse_flags import WarehouseFlagSink
+from sinks.variance_redis import OpenVarianceSink
+from sinks.warehouse_flags import WarehouseFlagSink, WarehouseStaleSink
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
@@ -54,7 +64,12 @@ def to_raw(
 def kafka_error_letter(error: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
     """Turn a consumer error into a dead letter, keeping the message bytes."""
     origin = _origin(error.msg)
-    logger.error("Kafka consumer error at %s: %s", origin, error.err)
+    logger.error(
+        "Kafka consumer error at %s: %s",
+        origin,
+        error.err,
+        extra={**origin_fields(origin), "error_class": "kafka_error"},
+    )
     return DeadLetter(
         dead_letter_id=stable_id("kafka_error", origin, str(error.err)),
         error_class="kafka_error",
@@ -122,6 +137,14 @@ def kafka_sinks(config: InvsyncConfig) -> FlowSinks:
         dead_letters=AvroKafkaSink[DeadLetter](
             checked(topics.dead_letters, "dead_letters"), lambda d: d.sku
         ),
+        variance_alerts=AvroKafkaSink[VarianceAlert](
+            checked(topics.variance_alerts, "variance_alerts"), alert_key
+        ),
+        open_variances=OpenVarianceSink.from_config(config.redis),
+        freshness=AvroKafkaSink[WarehouseFreshness](
+            checked(topics.freshness, "freshness"), lambda f: f.warehouse
+        ),
+        stale_flags=WarehouseStaleSink.from_config(config.redis),
     )
 
 
@@ -155,6 +178,9 @@ def kafka_flow(
         settings_from_config(config),
         sinks or kafka_sinks(config),
         extra_dead_letters=errors,
+        freshness=(
+            FreshnessSettings(config.freshness) if config.freshness.enabled else None
+        ),
     )
     return flow
 
@@ -165,4 +191,7 @@ def get_flow(config_path: str | None = None, tail: bool = True) -> Dataflow:
     if not path:
         msg = "no configuration: set INVSYNC_CONFIG to the path of the config file"
         raise RuntimeError(msg)
-    return kafka_flow(load_config(path), tail=tail)
+    config = load_config(path)
+    # python -m bytewax.run configures no logging of its own.
+    configure_from_env(config)
+    return kafka_flow(config, tail=tail)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from invsync.avro import DecodeError, decode
 from invsync.events import INPUT_EVENT_TYPES, CanonicalEvent, DeadLetter
+from invsync.logs import origin_fields
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
@@ -27,11 +28,22 @@ def decode_record(record: RawRecord) -> CanonicalEvent | DeadLetter:
     try:
         event = decode(record.value)
     except DecodeError as exc:
-        logger.warning("dead letter %s at %s: %s", exc.error_class, record.origin, exc)
+        logger.warning(
+            "dead letter %s at %s: %s",
+            exc.error_class,
+            record.origin,
+            exc,
+            extra={**origin_fields(record.origin), "error_class": exc.error_class},
+        )
         return _dead_letter(record, exc.error_class, str(exc))
     if not isinstance(event, INPUT_EVENT_TYPES):
         msg = f"{type(event).__name__} is an output record, not an input event"
-        logger.warning("dead letter unexpected_type at %s: %s", record.origin, msg)
+        logger.warning(
+            "dead letter unexpected_type at %s: %s",
+            record.origin,
+            msg,
+            extra={**origin_fields(record.origin), "error_class": "unexpected_type"},
+        )
         return _dead_letter(record, "unexpected_type", msg)
     return event
 

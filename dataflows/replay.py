@@ -25,16 +25,19 @@ from invsync.avro import encode
 from invsync.catalog import Catalog
 from invsync.config import InvsyncConfig
 from invsync.events import (
+    AlertState,
     AtpRecord,
     CanonicalEvent,
     DeadLetter,
     ErpPosting,
     InventoryException,
+    VarianceAlert,
     WarehouseSetting,
 )
 from invsync.topics import Topics, event_key
 from operators.sku_logic import SkuLogicSettings
 from operators.sku_state import StateSettings
+from operators.variance import VarianceSettings, alert_key
 from sources.base import AdapterInput
 from sources.registry import parse_input
 
@@ -107,7 +110,19 @@ class ReplayResult:
     exceptions: list[InventoryException] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     warehouse_settings: dict[str, WarehouseSetting] = field(default_factory=dict)
+    variance_alerts: list[VarianceAlert] = field(default_factory=list)
     events: int = 0
+
+    def open_variances(self) -> list[VarianceAlert]:
+        """Return the latest record of each alert key that is not RESOLVED."""
+        latest: dict[str, VarianceAlert] = {}
+        for alert in self.variance_alerts:
+            latest[alert_key(alert)] = alert
+        return [
+            latest[key]
+            for key in sorted(latest)
+            if latest[key].state is not AlertState.RESOLVED
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as JSON-ready data, with stable ordering."""
@@ -126,12 +141,16 @@ class ReplayResult:
                 code: {"active": s.active, "event_time": s.event_time.isoformat()}
                 for code, s in sorted(self.warehouse_settings.items())
             },
+            "variance_alerts": [
+                a.model_dump(mode="json") for a in self.variance_alerts
+            ],
             "counts": {
                 "events": self.events,
                 "skus": len(self.atp),
                 "postings": len(self.postings),
                 "exceptions": len(self.exceptions),
                 "dead_letters": len(self.dead_letters),
+                "variance_alerts": len(self.variance_alerts),
             },
         }
 
@@ -168,7 +187,9 @@ def settings_from_config(config: InvsyncConfig) -> SkuLogicSettings:
         state=StateSettings(
             dedup_retention=config.state.dedup_retention,
             max_snapshot_lateness=config.state.max_snapshot_lateness,
+            max_future_skew=config.state.max_future_skew,
             generation=config.redis.generation,
+            variance=VarianceSettings.from_config(config.variance),
         ),
         republish_interval=config.redis.republish_interval,
     )
@@ -200,6 +221,7 @@ def replay_events(
     postings = CollectSink[ErpPosting]()
     exceptions = CollectSink[InventoryException]()
     dead_letters = CollectSink[DeadLetter]()
+    variance_alerts = CollectSink[VarianceAlert]()
     flow = new_flow("invsync-replay")
     raw = op.input("replay_in", flow, RecordListSource(records))
     build_core(
@@ -211,6 +233,7 @@ def replay_events(
             postings=postings,
             exceptions=exceptions,
             dead_letters=dead_letters,
+            variance_alerts=variance_alerts,
         ),
     )
     run_main(flow, epoch_interval=timedelta(seconds=1))  # type: ignore[no-untyped-call]
@@ -223,6 +246,7 @@ def replay_events(
     result.postings = postings.items
     result.exceptions = exceptions.items
     result.dead_letters = adapter_dead_letters + dead_letters.items
+    result.variance_alerts = variance_alerts.items
     for setting in warehouses.items:
         known = result.warehouse_settings.get(setting.warehouse)
         if known is None or setting.event_time >= known.event_time:

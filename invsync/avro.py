@@ -5,12 +5,20 @@ Avro 1.12 specification defines it: the two marker bytes ``C3 01``, the 8-byte
 little-endian CRC-64-AVRO fingerprint of the writer schema's parsing canonical
 form, then the Avro binary body. A reader needs nothing but the schemas in
 ``schemas/avro/`` to decode it.
+
+Schema evolution: ``schemas/avro/history/<Name>.<fingerprint>.avsc`` keeps every
+earlier version of each schema (the fingerprint is the 16 hex digits of its
+CRC-64-AVRO fingerprint). Records written with any of them, or with a writer
+schema added at run time by ``register_writer_schema``, are read with Avro schema
+resolution into the current schema. A record whose writer schema cannot be
+resolved into the current one raises ``DecodeError("incompatible_schema")``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -18,13 +26,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from pydantic import ValidationError
 from pydantic_avro import AvroBase
 
 from invsync.events import INPUT_EVENT_TYPES, NAMESPACE, OUTPUT_RECORD_TYPES
 
+logger = logging.getLogger(__name__)
+
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
+HISTORY_DIR = SCHEMA_DIR / "history"
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10
 
@@ -34,8 +46,8 @@ ModelT = TypeVar("ModelT", bound=AvroBase)
 class DecodeError(ValueError):
     """Raised when bytes are not a valid single-object encoded invsync record.
 
-    ``error_class`` is the dead-letter class: ``not_avro``, ``unknown_schema``
-    or ``invalid_record``.
+    ``error_class`` is the dead-letter class: ``not_avro``, ``unknown_schema``,
+    ``incompatible_schema`` or ``invalid_record``.
     """
 
     def __init__(self, error_class: str, message: str) -> None:
@@ -68,11 +80,43 @@ def render_schema(model: type[AvroBase]) -> str:
     return json.dumps(avro_schema(model), indent=2) + "\n"
 
 
+def history_path(name: str, schema_fingerprint_hex: str) -> Path:
+    """Return the history file of one earlier version of a record schema."""
+    return HISTORY_DIR / f"{name}.{schema_fingerprint_hex}.avsc"
+
+
+def fingerprint_of(schema: dict[str, Any]) -> bytes:
+    """Return the 8-byte CRC-64-AVRO fingerprint of a schema's canonical form."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+def archive_schema(old_text: str, new_text: str) -> Path | None:
+    """Keep the version of a schema that a new version replaces in the history.
+
+    Called before a committed ``.avsc`` file is overwritten, so records written
+    with the old version keep decoding. Returns the history file, or None when
+    both versions have the same canonical form (only docs changed).
+    """
+    old = json.loads(old_text)
+    old_fingerprint = fingerprint_of(old)
+    if old_fingerprint == fingerprint_of(json.loads(new_text)):
+        return None
+    path = history_path(old["name"], old_fingerprint.hex())
+    if not path.exists():
+        HISTORY_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(old_text)
+        logger.info("archived schema version %s", path.name)
+    return path
+
+
 @dataclass(frozen=True)
 class _Registered:
     model: type[AvroBase]
     parsed: Any
     fingerprint: bytes
+    # The current schema of the model when ``parsed`` is an older or newer
+    # writer schema, so that reads go through Avro schema resolution.
+    reader: Any = None
 
 
 ALL_RECORD_TYPES: tuple[type[AvroBase], ...] = INPUT_EVENT_TYPES + OUTPUT_RECORD_TYPES
@@ -92,7 +136,42 @@ def _by_model() -> dict[type[AvroBase], _Registered]:
 
 @cache
 def _by_fingerprint() -> dict[bytes, _Registered]:
-    return {entry.fingerprint: entry for entry in _by_model().values()}
+    registry = {entry.fingerprint: entry for entry in _by_model().values()}
+    for path in sorted(HISTORY_DIR.glob("*.avsc")):
+        entry = _writer_entry(json.loads(path.read_text()))
+        registry.setdefault(entry.fingerprint, entry)
+    return registry
+
+
+def _writer_entry(schema: dict[str, Any]) -> _Registered:
+    by_name = {model.__name__: model for model in ALL_RECORD_TYPES}
+    model = by_name.get(schema.get("name", ""))
+    if model is None:
+        msg = f"writer schema {schema.get('name')!r} names no invsync record type"
+        raise ValueError(msg)
+    current = _by_model()[model]
+    return _Registered(
+        model=model,
+        parsed=parse_schema(schema),
+        fingerprint=fingerprint_of(schema),
+        reader=current.parsed,
+    )
+
+
+def register_writer_schema(schema: dict[str, Any]) -> bytes:
+    """Accept records written with another version of a record schema.
+
+    The schema must name an invsync record type. Returns its fingerprint.
+    Whether it resolves into the current schema is checked per record.
+    """
+    entry = _writer_entry(schema)
+    _by_fingerprint().setdefault(entry.fingerprint, entry)
+    return entry.fingerprint
+
+
+def writer_fingerprints(model: type[AvroBase]) -> list[bytes]:
+    """Return the fingerprints of every writer schema accepted for a model."""
+    return [key for key, entry in _by_fingerprint().items() if entry.model is model]
 
 
 def schema_fingerprint(model: type[AvroBase]) -> bytes:
@@ -125,10 +204,19 @@ def decode_header(data: bytes) -> type[AvroBase]:
 
 def decode(data: bytes) -> AvroBase:
     """Decode and validate a single-object encoded record of any invsync type."""
-    model = decode_header(data)
-    entry = _by_model()[model]
+    decode_header(data)
+    entry = _by_fingerprint()[data[2:HEADER_SIZE]]
+    model = entry.model
     try:
-        raw = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), entry.parsed, None)
+        raw = schemaless_reader(
+            io.BytesIO(data[HEADER_SIZE:]), entry.parsed, entry.reader
+        )
+    except SchemaResolutionError as exc:
+        msg = (
+            f"{model.__name__} writer schema {entry.fingerprint.hex()} cannot be "
+            f"read as the current schema: {exc}"
+        )
+        raise DecodeError("incompatible_schema", msg) from exc
     except Exception as exc:  # fastavro raises several types on truncated bodies
         msg = f"{model.__name__} body does not match its schema: {exc}"
         raise DecodeError("not_avro", msg) from exc

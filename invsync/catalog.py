@@ -6,9 +6,17 @@ adapter maps identifiers the same way and raises the same dead-letter classes.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from invsync.config import WMS_SOURCE, InvsyncConfig, PartnerRole
+
+MAX_QUANTITY = 10**12
+"""Largest base-unit quantity one document line may carry. Larger values are
+typing errors, and their sums would overflow the 64-bit integers of Avro."""
+
+# Plain ASCII decimals: no exponent, no digit separators, no other scripts.
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 class MappingError(ValueError):
@@ -60,8 +68,12 @@ class Catalog:
 
         Raises MappingError ``unknown_unit`` or ``invalid_quantity``.
         """
+        text = str(quantity)
+        if not isinstance(quantity, int | Decimal) and not _DECIMAL.fullmatch(text):
+            msg = f"quantity {quantity!r} of {sku} is not a plain decimal number"
+            raise MappingError("invalid_quantity", msg)
         try:
-            amount = Decimal(str(quantity).strip())
+            amount = Decimal(text)
         except InvalidOperation as exc:
             msg = f"quantity {quantity!r} of {sku} is not a number"
             raise MappingError("invalid_quantity", msg) from exc
@@ -82,6 +94,12 @@ class Catalog:
         base = amount * factor
         if base != base.to_integral_value():
             msg = f"{quantity} {code} of {sku} is {base} base units, not a whole number"
+            raise MappingError("invalid_quantity", msg)
+        if abs(base) > MAX_QUANTITY:
+            msg = (
+                f"{quantity} {code} of {sku} is {base} base units, more than the "
+                f"limit of {MAX_QUANTITY}"
+            )
             raise MappingError("invalid_quantity", msg)
         return int(base)
 
@@ -104,6 +122,21 @@ class Catalog:
             msg = f"no partner is configured for {tried}; add it under partners.*.ids"
             raise MappingError("unmapped_party", msg)
         return partner
+
+    def is_self(self, ids: list[tuple[str, str]]) -> bool | None:
+        """Tell whether any id is one of the distributor's own EDI identities.
+
+        Returns None when the configuration lists no own identities.
+        """
+        own = self.config.self_ids
+        if not own:
+            return None
+        for qualifier, raw in ids:
+            value = raw.strip()
+            for party in own:
+                if party.value == value and party.qualifier in ("", qualifier.strip()):
+                    return True
+        return False
 
     def resolve_warehouse(self, ids: list[tuple[str, str]]) -> str | None:
         """Return the internal warehouse for the first matching location id."""

@@ -13,17 +13,35 @@ from pathlib import Path
 from typing import Any
 
 from invsync.config import InvsyncConfig, load_config
+from invsync.config import RecoveryConfig as RecoverySettings
+from invsync.logs import configure_logging, env_flag, secrets_of
 
 logger = logging.getLogger("invsync")
 
 _EXIT_USAGE = 2
 
 
-def _config(args: argparse.Namespace) -> InvsyncConfig:
+class UsageError(Exception):
+    """A mistake in the command or its configuration, reported without traceback."""
+
+
+def _config(args: argparse.Namespace, *, required: bool = True) -> InvsyncConfig:
+    import yaml
+
     path = args.config or os.environ.get("INVSYNC_CONFIG")
     if not path:
-        return InvsyncConfig()
-    config = load_config(path)
+        if not required:
+            return InvsyncConfig()
+        msg = "no configuration: pass --config FILE or set INVSYNC_CONFIG"
+        raise UsageError(msg)
+    try:
+        config = load_config(path)
+    except FileNotFoundError as exc:
+        msg = f"configuration file not found: {path}"
+        raise UsageError(msg) from exc
+    except (ValueError, yaml.YAMLError) as exc:
+        msg = f"invalid configuration {path}: {exc}"
+        raise UsageError(msg) from exc
     updates: dict[str, Any] = {}
     if getattr(args, "brokers", None):
         brokers = [b for b in args.brokers.split(",") if b]
@@ -75,17 +93,19 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Publish the canonical events of files to the input topics, keyed by SKU."""
     from invsync.catalog import Catalog
-    from invsync.publish import publish_adapter_output
+    from invsync.publish import Publisher
     from sources.registry import parse_input, read_inputs
 
     config = _config(args)
     catalog = Catalog(config)
     events = dead = 0
-    for item in read_inputs([Path(p) for p in args.files], _hints(args)):
-        output = parse_input(item, catalog)
-        publish_adapter_output(config, output)
-        events += len(output.events)
-        dead += len(output.dead_letters)
+    inputs = read_inputs([Path(p) for p in args.files], _hints(args))
+    with Publisher(config) as publisher:
+        for item in inputs:
+            output = parse_input(item, catalog)
+            publisher.publish(output)
+            events += len(output.events)
+            dead += len(output.dead_letters)
     print(f"ingested {events} events, {dead} dead letters")
     return 0
 
@@ -99,17 +119,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from invsync.recovery import ensure_recovery_partitions
 
     config = _config(args)
+    _check_cluster_arguments(args)
+    if not _brokers_respond(config):
+        return 1
     if not args.process_id:
         write_initial_flags(config)
     flow = kafka_flow(config, tail=not args.until_eof)
+    settings = recovery_settings(config, args)
     recovery = None
-    epoch = timedelta(seconds=args.snapshot_interval)
-    if args.recovery_dir:
-        ensure_recovery_partitions(Path(args.recovery_dir), args.recovery_partitions)
+    if settings.directory is not None:
+        ensure_recovery_partitions(settings.directory, settings.partitions)
         recovery = RecoveryConfig(  # type: ignore[no-untyped-call]
-            str(args.recovery_dir), timedelta(seconds=args.backup_interval)
+            str(settings.directory), settings.backup_interval
         )
     addresses = args.addresses.split(";") if args.addresses else None
+    if args.metrics_port is not None:
+        from invsync.metrics import enable_dataflow_api
+
+        enable_dataflow_api(args.metrics_port, args.process_id)
     logger.info(
         "starting dataflow: brokers=%s process_id=%s addresses=%s workers=%d",
         ",".join(config.kafka.brokers),
@@ -122,11 +149,77 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers_per_process=args.workers_per_process,
         process_id=args.process_id,
         addresses=addresses,
-        epoch_interval=epoch,
+        epoch_interval=settings.snapshot_interval,
         recovery_config=recovery,
     )
     logger.info("dataflow stopped")
     return 0
+
+
+def _check_cluster_arguments(args: argparse.Namespace) -> None:
+    """Reject worker, process and address combinations Bytewax cannot run."""
+    if args.workers_per_process < 1:
+        msg = f"--workers-per-process must be at least 1: {args.workers_per_process}"
+        raise UsageError(msg)
+    partitions = getattr(args, "recovery_partitions", None)
+    if partitions is not None and partitions < 1:
+        msg = f"--recovery-partitions must be at least 1: {partitions}"
+        raise UsageError(msg)
+    addresses = args.addresses.split(";") if args.addresses else []
+    if args.process_id is None:
+        if addresses:
+            msg = "--addresses needs --process-id, this process's index in them"
+            raise UsageError(msg)
+        return
+    if not addresses:
+        msg = "--process-id needs --addresses, the host:port of every process"
+        raise UsageError(msg)
+    if not 0 <= args.process_id < len(addresses):
+        msg = (
+            f"--process-id {args.process_id} is outside the {len(addresses)} "
+            "addresses; process ids count from 0"
+        )
+        raise UsageError(msg)
+
+
+def _brokers_respond(config: InvsyncConfig) -> bool:
+    """Wait for the brokers at start; log and return False when they do not respond.
+
+    Without this check the Kafka source retries the connection forever and the
+    dataflow hangs with no progress.
+    """
+    from invsync.devservices import ServiceError, wait_for_kafka
+
+    timeout = config.kafka.startup_timeout.total_seconds()
+    brokers = ",".join(config.kafka.brokers)
+    logger.info("waiting up to %.0f s for Kafka brokers %s", timeout, brokers)
+    try:
+        wait_for_kafka(config.kafka.brokers, timeout, config.kafka.client_config)
+    except ServiceError as exc:
+        logger.error(
+            "Kafka brokers unreachable, not starting the dataflow: %s. Check "
+            "kafka.brokers and the network, then start it again",
+            exc,
+        )
+        return False
+    return True
+
+
+def recovery_settings(
+    config: InvsyncConfig, args: argparse.Namespace
+) -> RecoverySettings:
+    """Return the configured recovery settings with the command-line flags applied."""
+    updates: dict[str, Any] = {}
+    if args.recovery_dir is not None:
+        updates["directory"] = Path(args.recovery_dir)
+    if args.recovery_partitions is not None:
+        updates["partitions"] = args.recovery_partitions
+    if args.snapshot_interval is not None:
+        updates["snapshot_interval"] = timedelta(seconds=args.snapshot_interval)
+    if args.backup_interval is not None:
+        updates["backup_interval"] = timedelta(seconds=args.backup_interval)
+    merged = {**config.recovery.model_dump(), **updates}
+    return RecoverySettings.model_validate(merged)
 
 
 def write_initial_flags(config: InvsyncConfig) -> None:
@@ -180,12 +273,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 setting.event_time,
                 key_prefix=config.redis.key_prefix,
             )
+        from sinks.variance_redis import VarianceWriter
+
+        VarianceWriter(client, config.redis.key_prefix).write(result.variance_alerts)
         writer.close()
     counts = data["counts"]
     print(
         f"replayed {counts['events']} events: {counts['skus']} SKUs, "
         f"{counts['postings']} postings, {counts['exceptions']} exceptions, "
-        f"{counts['dead_letters']} dead letters -> {args.out}"
+        f"{counts['dead_letters']} dead letters, "
+        f"{counts['variance_alerts']} variance alerts -> {args.out}"
     )
     return 0
 
@@ -194,8 +291,12 @@ def cmd_atp(args: argparse.Namespace) -> int:
     """Read ATP of a SKU from Redis as a downstream service would."""
     from sinks.atp_reader import AtpReader
 
-    config = _config(args)
-    with AtpReader(config.redis.url, config.redis.key_prefix) as reader:
+    config = _config(args, required=False)
+    with AtpReader(
+        config.redis.url,
+        config.redis.key_prefix,
+        stale_policy=config.freshness.stale_policy.value,
+    ) as reader:
         if args.warehouse:
             view = reader.get_warehouse(args.sku, args.warehouse)
             if view is None:
@@ -216,6 +317,25 @@ def cmd_atp(args: argparse.Namespace) -> int:
                 }
             )
         )
+    return 0
+
+
+def cmd_variances(args: argparse.Namespace) -> int:
+    """Print the open variance alerts from Redis as JSON lines."""
+    from sinks.redis_layout import connect
+    from sinks.variance_redis import read_open_alerts
+
+    config = _config(args)
+    client = connect(config.redis.url)
+    try:
+        alerts = read_open_alerts(client, config.redis.key_prefix, args.sku)
+    finally:
+        client.close()
+    for alert in alerts:
+        print(alert.model_dump_json())
+    if not alerts:
+        scope = f"for {args.sku}" if args.sku else "for any SKU"
+        print(f"no open variance alerts {scope}", file=sys.stderr)
     return 0
 
 
@@ -257,13 +377,21 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_schemas(args: argparse.Namespace) -> int:
     """Check or write the Avro schemas generated from the event models."""
-    from invsync.avro import ALL_RECORD_TYPES, render_schema, schema_path
+    from invsync.avro import (
+        ALL_RECORD_TYPES,
+        archive_schema,
+        render_schema,
+        schema_path,
+    )
 
     stale = []
     for model in ALL_RECORD_TYPES:
         path = schema_path(model)
         text = render_schema(model)
         if args.write:
+            # Keep the replaced version so records written with it still decode.
+            if path.exists() and path.read_text() != text:
+                archive_schema(path.read_text(), text)
             path.write_text(text)
         elif not path.exists() or path.read_text() != text:
             stale.append(path.name)
@@ -271,6 +399,34 @@ def cmd_schemas(args: argparse.Namespace) -> int:
         print("schemas out of date: " + ", ".join(stale), file=sys.stderr)
         print("run: invsync schemas --write", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_recovery_init(args: argparse.Namespace) -> int:
+    """Create this process's recovery partition on first start."""
+    from invsync.pod_recovery import init_process_partitions, process_id_from_env
+
+    process_id = args.process_id
+    if process_id is None:
+        process_id = process_id_from_env()
+    if process_id is None:
+        print(
+            "process id missing: pass --process-id or set BYTEWAX_POD_NAME and "
+            "BYTEWAX_STATEFULSET_NAME",
+            file=sys.stderr,
+        )
+        return _EXIT_USAGE
+    held = init_process_partitions(args.directory, args.partitions, process_id)
+    print(f"{args.directory}: {held} recovery partition(s) for process {process_id}")
+    return 0
+
+
+def cmd_recovery_move(args: argparse.Namespace) -> int:
+    """Move recovery partitions from one process's volume to another's."""
+    from invsync.pod_recovery import move_partitions
+
+    moved = move_partitions(args.source, args.target)
+    print(f"moved {len(moved)} partition(s) to {args.target}: {' '.join(moved)}")
     return 0
 
 
@@ -286,8 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("INVSYNC_LOG_LEVEL", "INFO"),
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        default=os.environ.get("INVSYNC_LOG_LEVEL", "INFO").upper(),
         help="logging level (default INFO)",
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=env_flag("INVSYNC_LOG_JSON"),
+        help="log one JSON object per line (default: off, or INVSYNC_LOG_JSON=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -296,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("files", nargs="+", help="files or directories")
         command.add_argument(
             "--format",
-            choices=["x12", "shopify", "wms-jsonl"],
+            choices=["x12", "shopify", "wms-jsonl", "erp-csv"],
             help="input format; default: detected from each file",
         )
         command.add_argument(
@@ -348,6 +512,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port of every process, separated by ';' (Bytewax -a)",
     )
     run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics at /metrics of the Bytewax dataflow API on "
+        "this port plus the process id (default: off, or as the BYTEWAX_DATAFLOW_API_* "
+        "variables set it)",
+    )
+    run.add_argument(
         "--until-eof",
         action="store_true",
         help="stop at the end of every input partition instead of waiting",
@@ -355,25 +527,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--recovery-dir",
         default=None,
-        help="directory of Bytewax recovery partitions, created on first use",
+        help="directory of Bytewax recovery partitions, created on first use; "
+        "default: recovery.directory of the config",
     )
     run.add_argument(
         "--recovery-partitions",
         type=int,
-        default=1,
-        help="recovery partition count when creating them (fixed afterwards)",
+        default=None,
+        help="recovery partition count when creating them (fixed afterwards); "
+        "default: recovery.partitions of the config (1)",
     )
     run.add_argument(
         "--snapshot-interval",
         type=float,
-        default=10.0,
-        help="seconds between state snapshots (the epoch length)",
+        default=None,
+        help="seconds between state snapshots (the epoch length); "
+        "default: recovery.snapshot_interval of the config (10 s)",
     )
     run.add_argument(
         "--backup-interval",
         type=float,
-        default=0.0,
-        help="seconds to keep older snapshots for partition backups",
+        default=None,
+        help="seconds to keep superseded snapshots for partition backups; "
+        "default: recovery.backup_interval of the config (0 s)",
     )
     run.set_defaults(func=cmd_run)
 
@@ -392,6 +568,16 @@ def build_parser() -> argparse.ArgumentParser:
     atp.add_argument("warehouse", nargs="?")
     atp.add_argument("--redis-url", help="Redis URL; overrides config")
     atp.set_defaults(func=cmd_atp)
+
+    variances = sub.add_parser(
+        "variances",
+        help="list open ERP/WMS variance alerts from Redis",
+        description="Print the open ERP/WMS variance alerts in Redis as JSON "
+        "lines, of one SKU or of all.",
+    )
+    variances.add_argument("sku", nargs="?", help="SKU; default: every SKU")
+    variances.add_argument("--redis-url", help="Redis URL; overrides config")
+    variances.set_defaults(func=cmd_variances)
 
     red = sub.add_parser(
         "redrive",
@@ -430,20 +616,96 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schemas.add_argument("--write", action="store_true", help="rewrite the files")
     schemas.set_defaults(func=cmd_schemas)
+    _add_recovery_commands(sub)
     return parser
 
 
+def _add_recovery_commands(sub: Any) -> None:
+    recovery = sub.add_parser(
+        "recovery",
+        help="prepare recovery partitions on per-process volumes",
+        description="Prepare Bytewax recovery partitions on per-process volumes "
+        "(one volume per StatefulSet pod).",
+    )
+    actions = recovery.add_subparsers(dest="recovery_command", required=True)
+    init = actions.add_parser(
+        "init",
+        help="give this process its partition on first start; safe to run again",
+        description="Create partition K of N in DIR for process K on first start. "
+        "A second run, or a process K >= N, creates nothing.",
+    )
+    init.add_argument("directory", type=Path, help="this process's recovery volume")
+    init.add_argument("partitions", type=int, help="partitions in the whole set")
+    init.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        help="this process's index; default: BYTEWAX_PROCESS_ID, or the pod "
+        "ordinal from BYTEWAX_POD_NAME and BYTEWAX_STATEFULSET_NAME",
+    )
+    init.set_defaults(func=cmd_recovery_init)
+    move = actions.add_parser(
+        "move",
+        help="move a removed process's partitions onto a remaining process",
+        description="Move every recovery partition from SOURCE to TARGET before "
+        "a scale-down, so the smaller cluster holds the whole set.",
+    )
+    move.add_argument("source", type=Path, help="volume of the process to remove")
+    move.add_argument("target", type=Path, help="volume of a process that stays")
+    move.set_defaults(func=cmd_recovery_move)
+
+
+def _secrets(args: argparse.Namespace) -> set[str]:
+    """Return the configuration's secrets, so logging can mask them."""
+    import yaml
+
+    try:
+        return secrets_of(_config(args, required=False))
+    except (OSError, ValueError, yaml.YAMLError, UsageError):
+        # The command loads the configuration again and reports the error.
+        return set()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line."""
+    """Run the command line; report expected failures in one line, no traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    result: int = args.func(args)
+    configure_logging(args.log_level, json_lines=args.log_json, secrets=_secrets(args))
+    try:
+        result: int = args.func(args)
+    except UsageError as exc:
+        print(f"invsync: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"invsync: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    except Exception as exc:
+        message = _service_failure(exc)
+        if message is None:
+            raise
+        logger.debug("command failed", exc_info=True)
+        print(f"invsync: {message}", file=sys.stderr)
+        return 1
     return result
+
+
+def _service_failure(exc: Exception) -> str | None:
+    """Describe a failure to reach Redis or Kafka, or return None for other errors."""
+    import redis
+    from confluent_kafka import KafkaException
+
+    from sinks.kafka_checked import DeliveryError
+
+    # AuthenticationError is a ConnectionError in redis-py, so it goes first.
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return f"Redis rejected the credentials: {exc}"
+    if isinstance(
+        exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError
+    ):
+        return f"Redis is unreachable: {exc}; check redis.url and the server"
+    if isinstance(exc, KafkaException | DeliveryError):
+        return f"Kafka failed: {exc}; check kafka.brokers and that the broker runs"
+    return None
 
 
 if __name__ == "__main__":

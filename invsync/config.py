@@ -11,6 +11,8 @@ Loaded from one YAML or JSON file and validated by pydantic. The rules it encode
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
@@ -147,6 +149,12 @@ class KafkaConfig(_Strict):
         description="Extra librdkafka properties of the dataflow's producers only "
         "(linger.ms, compression.type, message.timeout.ms).",
     )
+    startup_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        gt=timedelta(0),
+        description="How long `invsync run` waits for the brokers to respond to "
+        "a metadata request before it exits with an error.",
+    )
 
 
 class RedisConfig(_Strict):
@@ -184,17 +192,238 @@ class StateConfig(_Strict):
         description="How long movement history is kept for re-baselining; an "
         "older snapshot becomes a too_late dead letter.",
     )
+    max_future_skew: timedelta = Field(
+        default=timedelta(days=1),
+        description="How far an event time may lie after its ingest time. A later "
+        "event becomes a future_event_time dead letter, because one event from a "
+        "wrong clock would otherwise make every real event of its SKU too late.",
+    )
+
+    @field_validator(
+        "dedup_retention", "max_snapshot_lateness", "max_future_skew", mode="before"
+    )
+    @classmethod
+    def _check_duration(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            msg = (
+                f"duration {value!r} has no unit; write an ISO 8601 duration such "
+                "as P7D or PT12H"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("dedup_retention", "max_snapshot_lateness", "max_future_skew")
+    @classmethod
+    def _check_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            msg = f"duration {value} must be positive"
+            raise ValueError(msg)
+        return value
+
+
+class RecoveryConfig(_Strict):
+    """Bytewax recovery: where state snapshots go and how often they are taken."""
+
+    directory: Path | None = Field(
+        default=None,
+        description="Directory of the recovery partitions (SQLite files), created "
+        "on first start. None runs without recovery.",
+    )
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        description="Recovery partition count used when the directory is "
+        "initialised; fixed afterwards. Use the largest process count you will run.",
+    )
+    snapshot_interval: timedelta = Field(
+        default=timedelta(seconds=10),
+        gt=timedelta(0),
+        description="Epoch length: how often state is snapshotted, and the most "
+        "input a restart replays.",
+    )
+    backup_interval: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        description="How long superseded snapshots are kept, so a backup of the "
+        "partitions taken up to this long ago is still consistent.",
+    )
+
+
+class ToleranceRule(_Strict):
+    """Variance tolerance of one warehouse, one SKU class, or both.
+
+    A variance breaks tolerance only when it exceeds every limit set here.
+    """
+
+    warehouse: str | None = Field(
+        default=None, description="Warehouse code, or null for every warehouse."
+    )
+    sku_class: str | None = Field(
+        default=None, description="SKU class, or null for every class."
+    )
+    units: int = Field(default=0, ge=0, description="Absolute limit in base units.")
+    percent: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Limit as a percentage of the larger of ERP and expected.",
+    )
+    value: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Limit in currency units, applied when the SKU has a unit cost.",
+    )
+
+
+class VarianceConfig(_Strict):
+    """ERP/WMS variance detection: tolerances, persistence and history windows."""
+
+    retention: timedelta = Field(
+        default=timedelta(days=7),
+        gt=timedelta(0),
+        description="How long postings, acknowledgments, counts and closed "
+        "transfers are kept for explaining variances.",
+    )
+    posting_grace: timedelta = Field(
+        default=timedelta(hours=1),
+        ge=timedelta(0),
+        description="Normal posting latency. A posting the ERP has not applied "
+        "this long after its event time is stuck and no longer explains a "
+        "difference.",
+    )
+    transfer_grace: timedelta = Field(
+        default=timedelta(hours=24),
+        ge=timedelta(0),
+        description="Event time after the last receipt of a transfer before it "
+        "counts as complete, unless a receipt is marked final_receipt.",
+    )
+    consecutive_snapshots: int = Field(
+        default=1,
+        ge=1,
+        description="Breaking ERP snapshots in a row needed to open an alert.",
+    )
+    persistence: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        description="Event time from the first breaking snapshot to the current "
+        "one needed to open an alert; both this and consecutive_snapshots must hold.",
+    )
+    tolerances: list[ToleranceRule] = Field(
+        default_factory=list,
+        description="The most specific rule wins: warehouse and class, then "
+        "class, then warehouse, then a rule naming neither. Without a match the "
+        "tolerance is zero.",
+    )
+    sku_classes: dict[str, str] = Field(
+        default_factory=dict, description="SKU class of each SKU, for tolerances."
+    )
+    unit_costs: dict[str, float] = Field(
+        default_factory=dict, description="Unit cost per SKU, for alert values."
+    )
+
+
+class ErpCsvConfig(_Strict):
+    """Columns and number format of ERP balance exports in CSV."""
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal_separator: str = Field(default=".", min_length=1, max_length=1)
+    sku_column: str = Field(default="sku")
+    warehouse_column: str = Field(default="warehouse")
+    status_column: str | None = Field(
+        default="stock_status",
+        description="Column of the stock type; null when the export has totals only.",
+    )
+    quantity_column: str = Field(default="quantity")
+    unit_column: str | None = Field(
+        default="unit",
+        description="Column of the unit of measure, converted with the item's "
+        "units; null when quantities are in base units.",
+    )
+    as_of_column: str = Field(default="as_of", description="ISO 8601 time.")
+    sequence_column: str | None = Field(
+        default="last_applied_sequence",
+        description="Column of the last applied posting sequence, if exported.",
+    )
+    statuses: dict[str, str] = Field(
+        default_factory=lambda: {
+            "UNRESTRICTED": "AVAILABLE",
+            "QUALITY": "QC",
+            "BLOCKED": "HOLD",
+        },
+        description="ERP stock type names mapped to stock statuses; a stock status "
+        "name is accepted as it is.",
+    )
+    timezone: str = Field(
+        default="UTC", description="Zone of as_of values that carry no offset."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"unknown timezone {value!r}; use an IANA name such as Europe/Berlin"
+            raise ValueError(msg) from exc
+        return value
+
+
+class StalePolicy(str, Enum):
+    """Policy of network ATP toward a warehouse flagged stale."""
+
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
+
+
+class FreshnessConfig(_Strict):
+    """Maximum silence per warehouse before its availability is flagged stale."""
+
+    max_silence: timedelta | None = Field(
+        default=None,
+        gt=timedelta(0),
+        description="Default maximum time between two events of a warehouse "
+        "(heartbeats count). None turns freshness tracking off for warehouses "
+        "without an entry in max_silence_by_warehouse.",
+    )
+    max_silence_by_warehouse: dict[str, timedelta] = Field(
+        default_factory=dict,
+        description="Maximum silence of single warehouses, overriding max_silence.",
+    )
+    stale_policy: StalePolicy = Field(
+        default=StalePolicy.INCLUDE,
+        description="include: a stale warehouse still counts toward network ATP "
+        "and readers see its stale flag; exclude: network ATP leaves it out.",
+    )
+
+    def silence_of(self, warehouse: str) -> timedelta | None:
+        """Return the warehouse's maximum silence, or None when it is not tracked."""
+        return self.max_silence_by_warehouse.get(warehouse, self.max_silence)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any warehouse has a maximum silence."""
+        return self.max_silence is not None or bool(self.max_silence_by_warehouse)
 
 
 class InvsyncConfig(_Strict):
     """The whole configuration file."""
 
+    self_ids: list[PartyId] = Field(
+        default_factory=list,
+        description="The distributor's own EDI identities (ISA and GS ids). When "
+        "set, an X12 interchange must be addressed to one of them, or sent from "
+        "one of them to a partner; any other interchange is a misrouted dead "
+        "letter.",
+    )
     partners: dict[str, PartnerConfig] = Field(default_factory=dict)
     warehouses: dict[str, WarehouseConfig] = Field(default_factory=dict)
     items: dict[str, ItemConfig] = Field(default_factory=dict)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
+    variance: VarianceConfig = Field(default_factory=VarianceConfig)
+    erp_csv: ErpCsvConfig = Field(default_factory=ErpCsvConfig)
+    freshness: FreshnessConfig = Field(default_factory=FreshnessConfig)
 
     @model_validator(mode="after")
     def _check_sources(self) -> InvsyncConfig:
@@ -229,13 +458,63 @@ class InvsyncConfig(_Strict):
                     )
                     raise ValueError(msg)
                 seen[key] = sku
+        _check_unique_ids(
+            "partner id",
+            {name: partner.ids for name, partner in self.partners.items()},
+        )
+        _check_unique_ids(
+            "warehouse location",
+            {code: wh.locations for code, wh in self.warehouses.items()},
+        )
         return self
+
+
+def _check_unique_ids(kind: str, owners: dict[str, list[PartyId]]) -> None:
+    """Raise when one identifier names two owners, because lookups would guess."""
+    seen: dict[tuple[str, str], str] = {}
+    for owner, ids in owners.items():
+        for party in ids:
+            key = (party.qualifier.upper(), party.value.strip())
+            if key in seen and seen[key] != owner:
+                msg = (
+                    f"{kind} {party.qualifier}:{party.value} names both "
+                    f"{seen[key]!r} and {owner!r}"
+                )
+                raise ValueError(msg)
+            seen[key] = owner
 
 
 def load_config(path: str | Path) -> InvsyncConfig:
     """Load and validate a configuration file (YAML or JSON)."""
-    text = Path(path).read_text()
+    text = expand_env(Path(path).read_text())
     data: Any = (
         json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     )
-    return InvsyncConfig.model_validate(data or {})
+    if not isinstance(data, dict):
+        msg = (
+            f"configuration {path} must be a mapping with sections such as "
+            f"partners, warehouses and items, not {type(data).__name__}"
+        )
+        raise ValueError(msg)
+    return InvsyncConfig.model_validate(data)
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(text: str) -> str:
+    """Replace each ``${NAME}`` in a configuration text with that environment variable.
+
+    Secrets (SASL and Redis passwords) stay out of the file this way; Kubernetes
+    sets them from a Secret. A reference to an unset variable raises ValueError.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = os.environ.get(name)
+        if value is None:
+            msg = f"configuration references ${{{name}}}, which is not set"
+            raise ValueError(msg)
+        return value
+
+    return _ENV_REFERENCE.sub(substitute, text)

@@ -4,7 +4,9 @@ Starts Redis and Tansu on free loopback ports, creates the topics, ingests
 partner files (the samples and the golden scenario, or ``--input DIR``), runs the
 dataflow as a two-process Bytewax cluster until it has read every partition,
 prints the ATP table read back from Redis and the counts of the output topics,
-and stops everything it started.
+and stops everything it started. ERP balance exports go in after that run, and a
+second run, resumed from the first run's recovery snapshots, compares them with
+the WMS state; the open variance alerts in Redis are printed last.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from invsync.avro import decode_as
 from invsync.catalog import Catalog
 from invsync.cluster import start_cluster
 from invsync.config import InvsyncConfig, load_config
-from invsync.devservices import create_topics, local_services
-from invsync.events import AtpRecord, DeadLetter, InventoryException
+from invsync.devservices import create_topics, free_port, local_services
+from invsync.events import AtpRecord, DeadLetter, InventoryException, VarianceAlert
 from invsync.golden import write_golden_files
 from invsync.publish import publish_adapter_output
 from invsync.topic_reader import read_topic
 from invsync.topics import Topics, event_key
 from sinks.atp_reader import AtpReader
+from sinks.redis_layout import connect
+from sinks.variance_redis import read_open_alerts
 from sources.base import AdapterInput
-from sources.registry import parse_input, read_inputs
+from sources.registry import detect_format, parse_input, read_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +125,10 @@ def run_demo(config_path: Path, input_dir: Path | None, processes: int) -> int:
                 "redis": base.redis.model_copy(
                     update={"url": svc.redis_url, "key_prefix": KEY_PREFIX}
                 ),
+                # The ERP phase resumes the state of the first phase from here.
+                "recovery": base.recovery.model_copy(
+                    update={"directory": work / "recovery", "partitions": processes}
+                ),
             }
         )
         run_config = work / "config.yaml"
@@ -135,28 +143,30 @@ def run_demo(config_path: Path, input_dir: Path | None, processes: int) -> int:
         catalog = Catalog(config)
         skus: set[str] = set()
         files = demo_inputs(input_dir, work)
+        # Topics have no common order, and ERP balances are compared with the
+        # WMS state. So they go in after the first run has applied every event.
+        erp_files = [f for f in files if detect_format(f) == "erp-csv"]
         adapter_letters = 0
         for item in files:
+            if item in erp_files:
+                continue
             output = parse_input(item, catalog)
             publish_adapter_output(config, output)
             adapter_letters += len(output.dead_letters)
             skus.update(event_key(e) for e in output.events if hasattr(e, "sku"))
         print(
-            f"ingested {len(files)} files: {len(skus)} SKUs, {adapter_letters} "
-            "dead letters from the adapters"
+            f"ingested {len(files) - len(erp_files)} files: {len(skus)} SKUs, "
+            f"{adapter_letters} dead letters from the adapters"
         )
-
-        run = start_cluster(run_config, processes, work / "logs", ["--until-eof"])
-        try:
-            codes = run.wait(timeout=300)
-        except TimeoutError:
-            print(run.log_tail(), file=sys.stderr)
-            raise
-        if any(codes):
-            print(run.log_tail(), file=sys.stderr)
-            print(f"dataflow processes exited with {codes}", file=sys.stderr)
+        if not _run_cluster(run_config, processes, work / "logs"):
             return 1
-        print(f"dataflow ran as {processes} Bytewax processes and read every partition")
+
+        for item in erp_files:
+            publish_adapter_output(config, parse_input(item, catalog))
+        if erp_files:
+            print(f"ingested {len(erp_files)} ERP balance exports; running again")
+            if not _run_cluster(run_config, processes, work / "logs-erp"):
+                return 1
 
         with AtpReader(svc.redis_url, KEY_PREFIX) as reader:
             found = reader.get_many(sorted(skus))
@@ -167,7 +177,74 @@ def run_demo(config_path: Path, input_dir: Path | None, processes: int) -> int:
         print(format_table(records, network))
         print()
         _print_counts(config, topics)
+        print()
+        _print_variances(svc.redis_url)
     return 0
+
+
+def _run_cluster(run_config: Path, processes: int, log_dir: Path) -> bool:
+    """Run the dataflow cluster until every partition is read, or return False."""
+
+    # Process K serves its metrics on metrics_port + K while it runs.
+    metrics_port = free_port()
+    run = start_cluster(
+        run_config,
+        processes,
+        log_dir,
+        ["--until-eof", "--metrics-port", str(metrics_port)],
+    )
+    print(
+        "metrics while the dataflow runs: "
+        + " ".join(
+            f"http://127.0.0.1:{metrics_port + k}/metrics" for k in range(processes)
+        )
+    )
+    try:
+        codes = run.wait(timeout=300)
+    except TimeoutError:
+        print(run.log_tail(), file=sys.stderr)
+        raise
+    if any(codes):
+        print(run.log_tail(), file=sys.stderr)
+        print(f"dataflow processes exited with {codes}", file=sys.stderr)
+        return False
+    print(f"dataflow ran as {processes} Bytewax processes and read every partition")
+    return True
+
+
+def format_variances(alerts: list[VarianceAlert]) -> str:
+    """Return open variance alerts as aligned text, one row per alert."""
+    header = ("SKU", "WAREHOUSE", "CAUSE", "ERP", "EXPECTED", "VARIANCE", "VALUE")
+    rows = [header]
+    for alert in alerts:
+        value = "" if alert.value is None else f"{alert.value:.2f}"
+        rows.append(
+            (
+                alert.sku,
+                alert.warehouse,
+                alert.cause.value,
+                str(alert.erp_quantity),
+                str(alert.expected_quantity),
+                str(alert.variance),
+                value,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in rows
+    )
+
+
+def _print_variances(redis_url: str) -> None:
+    client = connect(redis_url)
+    try:
+        alerts = read_open_alerts(client, KEY_PREFIX)
+    finally:
+        client.close()
+    print(f"open variance alerts: {len(alerts)}")
+    if alerts:
+        print(format_variances(alerts))
 
 
 def _print_counts(config: InvsyncConfig, topics: Topics) -> None:

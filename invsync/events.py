@@ -104,6 +104,32 @@ class ExceptionKind(str, Enum):
     OVERSELL = "OVERSELL"
 
 
+class AckStatus(str, Enum):
+    """Whether the ERP applied a posting."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class AlertState(str, Enum):
+    """Lifecycle step of a variance alert."""
+
+    OPENED = "OPENED"
+    UPDATED = "UPDATED"
+    RESOLVED = "RESOLVED"
+
+
+class VarianceCause(str, Enum):
+    """Most likely cause of an ERP/WMS variance (``docs/variance.md``)."""
+
+    IN_FLIGHT_STUCK = "in_flight_stuck"
+    POSTING_REJECTED = "posting_rejected"
+    UNPOSTED_ADJUSTMENT = "unposted_adjustment"
+    STATUS_MISMATCH = "status_mismatch"
+    TRANSFER_DISCREPANCY = "transfer_discrepancy"
+    UNEXPLAINED = "unexplained"
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         msg = f"timestamp {value.isoformat()} has no timezone; use UTC"
@@ -166,7 +192,8 @@ class InventoryMovement(CanonicalEvent):
     )
     order_id: str | None = Field(
         default=None,
-        description="For SHIP: the order the shipment fulfils, when the source says.",
+        description="For SHIP: the order the shipment fulfils, when the source "
+        "reports it.",
     )
     line_id: str | None = Field(
         default=None,
@@ -187,6 +214,11 @@ class InventoryMovement(CanonicalEvent):
         "For RECEIPT, the supply advice it receives against, when known.",
     )
     lot: str | None = Field(default=None, description="Lot or batch number.")
+    final_receipt: bool = Field(
+        default=False,
+        description="For TRANSFER_IN: the receiving document closes the transfer, "
+        "so no further receipts follow.",
+    )
 
     @model_validator(mode="after")
     def _check_quantity(self) -> InventoryMovement:
@@ -355,6 +387,16 @@ class WarehouseSetting(CanonicalEvent):
     active: bool = Field(description="False removes it from network ATP at once.")
 
 
+class WarehouseHeartbeat(CanonicalEvent):
+    """Proof of life from a warehouse system that has nothing else to send.
+
+    Keyed by warehouse, not SKU. It changes no quantity; it only resets the
+    warehouse's silence clock, as every event of the warehouse does.
+    """
+
+    warehouse: str = Field(min_length=1, description="Internal warehouse code.")
+
+
 class ChannelInventoryLevel(CanonicalEvent):
     """A channel's own available figure (Shopify inventory_levels/update).
 
@@ -371,6 +413,50 @@ class ChannelInventoryLevel(CanonicalEvent):
     location_id: str | None = Field(default=None, description="Channel location id.")
 
 
+class ErpBalanceSnapshot(CanonicalEvent):
+    """The ERP's balance of one SKU in one warehouse as of a time.
+
+    With a stock status it is the ERP stock type of that status: AVAILABLE for
+    unrestricted, QC for quality inspection, DAMAGED, RECALLED or HOLD for
+    blocked. Without one it is the total over every stock type.
+    """
+
+    sku: str = Field(min_length=1, description="Internal SKU.")
+    warehouse: str = Field(min_length=1, description="Internal warehouse code.")
+    stock_status: StockStatus | None = Field(
+        default=None,
+        description="Stock type the quantity is in, or null for the total.",
+    )
+    quantity: int = Field(description="ERP balance in base units.")
+    as_of: datetime = Field(description="Point in time the balance describes (UTC).")
+    last_applied_sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description="Highest ErpPosting.sequence of this SKU and warehouse that "
+        "the ERP had applied at as_of, when the ERP reports it.",
+    )
+    document_id: str | None = Field(
+        default=None, description="Export or report id the balance came from."
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+class ErpPostingAck(CanonicalEvent):
+    """The ERP's acknowledgment of one ErpPosting: accepted or rejected."""
+
+    posting_id: str = Field(min_length=1, description="ErpPosting.posting_id.")
+    sku: str = Field(min_length=1, description="Internal SKU.")
+    warehouse: str = Field(min_length=1, description="Internal warehouse code.")
+    status: AckStatus = Field(description="ACCEPTED or REJECTED.")
+    reason: str | None = Field(
+        default=None, description="ERP message, for a rejection."
+    )
+
+
 INPUT_EVENT_TYPES: tuple[type[CanonicalEvent], ...] = (
     InventoryMovement,
     InventorySnapshot,
@@ -381,6 +467,9 @@ INPUT_EVENT_TYPES: tuple[type[CanonicalEvent], ...] = (
     SafetyStockSetting,
     WarehouseSetting,
     ChannelInventoryLevel,
+    ErpBalanceSnapshot,
+    ErpPostingAck,
+    WarehouseHeartbeat,
 )
 
 
@@ -508,9 +597,115 @@ class DeadLetter(AvroBase):
     failed_at: datetime = Field(description="When the failure was recorded (UTC).")
 
 
+class FreshnessState(str, Enum):
+    """Whether a warehouse's events arrive within its maximum silence."""
+
+    STALE = "STALE"
+    FRESH = "FRESH"
+
+
+class WarehouseFreshness(AvroBase):
+    """A warehouse went silent past its maximum silence (STALE), or resumed (FRESH).
+
+    Keyed by warehouse code on the freshness topic.
+    """
+
+    alert_id: str = Field(
+        description="Deterministic id of this change: warehouse, state and the "
+        "processing time of the last event before it."
+    )
+    warehouse: str = Field(description="Internal warehouse code.")
+    state: FreshnessState = Field(description="STALE or FRESH.")
+    last_event_at: datetime = Field(
+        description="When the dataflow processed the warehouse's last event before "
+        "this change (UTC, processing time)."
+    )
+    detected_at: datetime = Field(description="When the change was detected (UTC).")
+    max_silence_seconds: float = Field(
+        description="Configured maximum silence of the warehouse, in seconds."
+    )
+
+
+class VarianceAlert(AvroBase):
+    """A difference between the ERP balance and the balance the ERP should show.
+
+    Keyed ``<sku>|<warehouse>`` on the variance-alert topic (transfer alerts add
+    ``|<transfer_id>``), so a compacted topic keeps the latest state of each
+    alert. ``docs/variance.md`` defines every figure.
+    """
+
+    alert_id: str = Field(
+        description="Stays the same from OPENED through UPDATED to RESOLVED."
+    )
+    state: AlertState = Field(description="OPENED, UPDATED or RESOLVED.")
+    cause: VarianceCause = Field(description="Most likely cause.")
+    sku: str = Field(description="Internal SKU.")
+    warehouse: str = Field(
+        description="Internal warehouse code; for a transfer, the receiving one."
+    )
+    stock_status: StockStatus | None = Field(
+        default=None,
+        description="ERP stock type compared, or null when the total is compared.",
+    )
+    erp_quantity: int = Field(
+        description="ERP balance; for a transfer, the quantity shipped."
+    )
+    wms_quantity: int = Field(
+        description="WMS on hand when evaluated; for a transfer, the quantity received."
+    )
+    expected_quantity: int = Field(
+        description="What the ERP should show at snapshot_as_of: wms_quantity "
+        "minus in-flight postings and WMS counts after snapshot_as_of."
+    )
+    in_flight_quantity: int = Field(
+        description="Signed effect of the postings in flight (not yet applied)."
+    )
+    in_flight_posting_ids: list[str] = Field(
+        default_factory=list, description="Postings not yet applied by the ERP."
+    )
+    explaining_posting_ids: list[str] = Field(
+        default_factory=list,
+        description="Postings that explain the variance: the stuck postings for "
+        "in_flight_stuck, the rejected ones for posting_rejected.",
+    )
+    variance: int = Field(
+        description="erp_quantity - expected_quantity; for a transfer, received "
+        "minus shipped."
+    )
+    percent: float = Field(
+        description="abs(variance) as a percentage of the larger of the two sides."
+    )
+    value: float | None = Field(
+        default=None, description="variance times the unit cost, when configured."
+    )
+    first_seen: datetime = Field(
+        description="as_of of the first snapshot of this run of breaking ones (UTC)."
+    )
+    last_seen: datetime = Field(
+        description="as_of of the latest snapshot evaluated (UTC)."
+    )
+    snapshot_as_of: datetime = Field(
+        description="as_of of the ERP snapshot this record reports (UTC)."
+    )
+    transfer_id: str | None = Field(
+        default=None, description="For transfer_discrepancy: the transfer."
+    )
+    shipment_document_id: str | None = Field(
+        default=None,
+        description="For transfer_discrepancy: the shipping document (or event id).",
+    )
+    receipt_document_id: str | None = Field(
+        default=None,
+        description="For transfer_discrepancy: the last receiving document "
+        "(or event id).",
+    )
+
+
 OUTPUT_RECORD_TYPES: tuple[type[AvroBase], ...] = (
     AtpRecord,
     ErpPosting,
     InventoryException,
     DeadLetter,
+    VarianceAlert,
+    WarehouseFreshness,
 )

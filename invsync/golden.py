@@ -546,6 +546,30 @@ def x12_documents() -> list[tuple[str, str]]:
     ]
 
 
+# ERP balance export.
+
+ERP_AS_OF = at(18, 30)
+ERP_CSV_HEADER = "sku,warehouse,stock_status,quantity,unit,as_of,last_applied_sequence"
+
+
+def erp_balance_rows() -> list[str]:
+    """Return the ERP's balances as of 18:30, as rows of its CSV export.
+
+    SKU-100 at WH-EAST agrees once the 18:00 shipment still in flight is
+    counted. At WH-WEST the ERP has not applied the 16:00 transfer receipt,
+    which is stuck. SKU-200 at WH-EAST is 4 short with no explanation, and
+    SKU-300 at WH-WEST is 1 short, within the tolerance of 2 units.
+    """
+    as_of = _iso(ERP_AS_OF)
+    return [
+        f"SKU-100,WH-EAST,UNRESTRICTED,77,EA,{as_of},2",
+        f"SKU-100,WH-EAST,BLOCKED,3,EA,{as_of},2",
+        f"SKU-100,WH-WEST,UNRESTRICTED,30,EA,{as_of},0",
+        f"SKU-200,WH-EAST,,60,EA,{as_of},1",
+        f"SKU-300,WH-WEST,,4,EA,{as_of},1",
+    ]
+
+
 def write_golden_files(directory: Path) -> Path:
     """Write the scenario's partner files into a directory and return it."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -569,4 +593,6 @@ def write_golden_files(directory: Path) -> Path:
         (directory / name).write_text(json.dumps(delivery, indent=2) + "\n")
     for name, text in x12_documents():
         (directory / name).write_text(text)
+    erp_lines = [ERP_CSV_HEADER, *erp_balance_rows()]
+    (directory / "30-erp-balances.csv").write_text("\n".join(erp_lines) + "\n")
     return directory

@@ -3,8 +3,8 @@
 Operations staff fix the configuration (a missing item alias, an unmapped
 partner), then run ``invsync redrive``. Each selected dead letter's original is
 parsed again with the current configuration. Events that now succeed go to the
-input topics; their event ids are deterministic, so parts of a document that had
-already gone through are dropped again by the dataflow. Letters that still fail
+input topics. Their event ids are deterministic, so the dataflow drops again the
+parts of a document that had already gone through. Letters that still fail
 are counted and left where they are: they are already on the dead-letter topic.
 
 Dead letters of Avro records (decode failures at the dataflow) are re-published
@@ -40,12 +40,14 @@ class RedriveSummary:
     republished_events: int = 0
     republished_records: int = 0
     still_failing: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
 
     def __str__(self) -> str:
         failing = ", ".join(f"{k}={v}" for k, v in sorted(self.still_failing.items()))
+        verb = "would re-publish" if self.dry_run else "re-published"
         return (
             f"read {self.read} dead letters, selected {self.selected}, "
-            f"re-published {self.republished_events} events and "
+            f"{verb} {self.republished_events} events and "
             f"{self.republished_records} records; still failing: {failing or 'none'}"
         )
 
@@ -85,7 +87,7 @@ def redrive(
     timeout_s: float = 10.0,
 ) -> RedriveSummary:
     """Re-parse selected dead letters and publish what now succeeds."""
-    summary = RedriveSummary()
+    summary = RedriveSummary(dry_run=dry_run)
     catalog = Catalog(config)
     seen: set[str] = set()
     for letter in read_dead_letters(config, timeout_s):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from invsync.events import (
     CanonicalEvent,
     ChannelInventoryLevel,
+    ErpBalanceSnapshot,
+    ErpPostingAck,
     InventoryMovement,
     InventorySnapshot,
     OrderAllocation,
@@ -18,6 +20,7 @@ from invsync.events import (
     OrderLine,
     SafetyStockSetting,
     SupplyAdvice,
+    WarehouseHeartbeat,
     WarehouseSetting,
 )
 
@@ -54,6 +57,11 @@ class Topics:
         return f"{self.prefix}channel"
 
     @property
+    def erp(self) -> str:
+        """ERP balance snapshots and posting acknowledgments."""
+        return f"{self.prefix}erp"
+
+    @property
     def postings(self) -> str:
         """ERP postings (output)."""
         return f"{self.prefix}erp-postings"
@@ -68,17 +76,42 @@ class Topics:
         """Dead letters from adapters and the dataflow (output)."""
         return f"{self.prefix}dead-letters"
 
+    @property
+    def variance_alerts(self) -> str:
+        """ERP/WMS variance alerts (output), keyed for compaction."""
+        return f"{self.prefix}variance-alerts"
+
+    @property
+    def freshness(self) -> str:
+        """Warehouse freshness changes, STALE and FRESH (output)."""
+        return f"{self.prefix}freshness-alerts"
+
     def inputs(self) -> list[str]:
         """Return every input topic the dataflow consumes."""
-        return [self.wms, self.orders, self.supply, self.settings, self.channel]
+        return [
+            self.wms,
+            self.orders,
+            self.supply,
+            self.settings,
+            self.channel,
+            self.erp,
+        ]
 
     def outputs(self) -> list[str]:
         """Return every output topic the dataflow produces."""
-        return [self.postings, self.exceptions, self.dead_letters]
+        return [
+            self.postings,
+            self.exceptions,
+            self.dead_letters,
+            self.variance_alerts,
+            self.freshness,
+        ]
 
     def for_event(self, event: CanonicalEvent) -> str:
         """Return the input topic of a canonical event."""
         if isinstance(event, InventoryMovement | InventorySnapshot):
+            return self.wms
+        if isinstance(event, WarehouseHeartbeat):
             return self.wms
         if isinstance(event, OrderLine | OrderAllocation | OrderFulfillment):
             return self.orders
@@ -88,13 +121,15 @@ class Topics:
             return self.settings
         if isinstance(event, ChannelInventoryLevel):
             return self.channel
+        if isinstance(event, ErpBalanceSnapshot | ErpPostingAck):
+            return self.erp
         msg = f"no topic for event type {type(event).__name__}"
         raise TypeError(msg)
 
 
 def event_key(event: CanonicalEvent) -> str:
     """Return the Kafka key of an input event: its SKU, or its warehouse code."""
-    if isinstance(event, WarehouseSetting):
+    if isinstance(event, WarehouseSetting | WarehouseHeartbeat):
         return f"warehouse:{event.warehouse}"
     sku = getattr(event, "sku", None)
     if not isinstance(sku, str):

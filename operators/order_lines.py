@@ -15,7 +15,7 @@ class LineState:
     """One order line of one SKU, merged from every source that reports on it.
 
     ``priority`` orders lines for backorders: the (event time, event id) of the
-    earliest version seen, so a replay in another order gives the same answer.
+    earliest version seen, so a replay in another order gives the same result.
     """
 
     order_id: str

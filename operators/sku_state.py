@@ -20,7 +20,9 @@ from invsync.events import (
     CanonicalEvent,
     ChannelInventoryLevel,
     DeadLetter,
+    ErpBalanceSnapshot,
     ErpPosting,
+    ErpPostingAck,
     ExceptionKind,
     InventoryException,
     InventoryMovement,
@@ -34,15 +36,17 @@ from invsync.events import (
     SafetyStockSetting,
     StockStatus,
     SupplyAdvice,
+    VarianceAlert,
     WarehouseAtp,
 )
 from operators.balances import Balance
 from operators.order_lines import LineState, line_id_key
+from operators.variance import VarianceSettings, VarianceState
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
 
-OutputRecord = ErpPosting | InventoryException | DeadLetter
+OutputRecord = ErpPosting | InventoryException | DeadLetter | VarianceAlert
 
 # ERP stock types: a status change posts only when it crosses between them.
 _ERP_STOCK_TYPE = {
@@ -69,7 +73,9 @@ class StateSettings:
 
     dedup_retention: timedelta = timedelta(days=7)
     max_snapshot_lateness: timedelta = timedelta(days=2)
+    max_future_skew: timedelta = timedelta(days=1)
     generation: int = 0
+    variance: VarianceSettings = field(default_factory=VarianceSettings)
 
 
 @dataclass
@@ -114,6 +120,16 @@ class WarehouseState:
     channel_available: int | None = None
     channel_as_of: tuple[datetime, str] | None = None
     oversold: int = 0
+    watermark: datetime | None = None
+
+    def advance(self, event_time: datetime, lateness: timedelta) -> None:
+        """Move the warehouse's clock forward and fold movements past the horizon."""
+        if self.watermark is not None and event_time <= self.watermark:
+            return
+        self.watermark = event_time
+        horizon = event_time - lateness
+        for balance in self.balances.values():
+            balance.fold_before(horizon)
 
     def balance(self, status: StockStatus) -> Balance:
         """Return the balance of one status, creating it at zero."""
@@ -150,6 +166,14 @@ class SkuState:
     watermark: datetime | None = None
     counter: int = 0
     unallocated_backordered: int = 0
+    variance: VarianceState = field(default_factory=VarianceState)
+    next_prune: datetime | None = None
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore a pickled state; one pickled before variance detection gets none."""
+        state.setdefault("variance", VarianceState())
+        state.setdefault("next_prune", None)
+        self.__dict__.update(state)
 
     # Applying events.
 
@@ -159,24 +183,38 @@ class SkuState:
         A repeated event_id changes nothing; an event older than the retention
         window becomes a ``too_late`` dead letter instead of being applied twice.
         """
-        if event.event_id in self.seen:
-            return []
+        # Lateness is checked before the dedup memory, because that memory is
+        # pruned lazily and the outcome must not depend on when it was.
         if self._is_too_late(event.event_time, self.settings.dedup_retention):
             return [self._too_late(event, "event time is older than the dedup window")]
-        if isinstance(event, InventorySnapshot) and self._is_too_late(
-            event.as_of, self.settings.max_snapshot_lateness
-        ):
+        if event.event_id in self.seen:
+            return []
+        if event.event_time > event.ingest_time + self.settings.max_future_skew:
+            return [self._future(event)]
+        if isinstance(event, InventorySnapshot) and self._is_snapshot_too_late(event):
             return [self._too_late(event, "as_of is older than the snapshot lateness")]
 
         outputs: list[OutputRecord] = []
         if isinstance(event, InventoryMovement):
             outputs.extend(self._apply_movement(event))
         elif isinstance(event, InventorySnapshot):
+            before = self._status_quantities(event.warehouse)
             self._apply_snapshot(event)
+            after = self._status_quantities(event.warehouse)
+            self.variance.record_count(event.warehouse, event.as_of, before, after)
+        elif isinstance(event, ErpBalanceSnapshot):
+            self.variance.apply_snapshot(event)
+        elif isinstance(event, ErpPostingAck):
+            self.variance.apply_ack(event)
         elif isinstance(event, OrderLine):
+            if event.warehouse is not None:
+                # Entries are created when an event names a warehouse, so the
+                # ATP record's warehouse list does not depend on batching.
+                self._warehouse(event.warehouse)
             self._line(event.order_id, event.line_id).apply_version(event)
             self._line(event.order_id, event.line_id).touch(event.event_time)
         elif isinstance(event, OrderAllocation):
+            self._warehouse(event.warehouse)
             line = self._line(event.order_id, event.line_id)
             line.allocated_warehouse = event.warehouse
             line.touch(event.event_time)
@@ -195,10 +233,16 @@ class SkuState:
             raise TypeError(msg)
 
         self.seen[event.event_id] = event.event_time
-        self.counter += 1
+        # ERP records change no balance, so the ATP record keeps its version.
+        if not isinstance(event, ErpBalanceSnapshot | ErpPostingAck):
+            self.counter += 1
         if self.watermark is None or event.event_time > self.watermark:
             self.watermark = event.event_time
-            self._prune()
+            # Pruning walks every retained entry, so it runs once per sixteenth
+            # of the retention window of event time, not on every event.
+            if self.next_prune is None or self.watermark >= self.next_prune:
+                self._prune()
+                self.next_prune = self.watermark + self.settings.dedup_retention / 16
         return outputs
 
     def apply_all(self, events: Iterable[CanonicalEvent]) -> list[OutputRecord]:
@@ -210,10 +254,60 @@ class SkuState:
             last = event
         if last is not None:
             outputs.extend(self.settle(last))
+            outputs.extend(self.evaluate_variances())
         return outputs
+
+    def evaluate_variances(self) -> list[VarianceAlert]:
+        """Compare new ERP balances with WMS on hand; return variance alerts."""
+        on_hand = {
+            code: self._status_quantities(code) for code in sorted(self.warehouses)
+        }
+        return self.variance.evaluate(
+            self.sku, on_hand, self.watermark, self.settings.variance
+        )
+
+    def _status_quantities(self, code: str) -> dict[StockStatus, int]:
+        warehouse = self._warehouse(code)
+        return {
+            status: balance.quantity() for status, balance in warehouse.balances.items()
+        }
 
     def _is_too_late(self, when: datetime, window: timedelta) -> bool:
         return self.watermark is not None and when < self.watermark - window
+
+    def _is_snapshot_too_late(self, event: InventorySnapshot) -> bool:
+        # The horizon is per warehouse: only that warehouse's movements are
+        # needed to place the snapshot, so other warehouses' clocks do not count.
+        warehouse = self.warehouses.get(event.warehouse)
+        if warehouse is None or warehouse.watermark is None:
+            return False
+        horizon = warehouse.watermark - self.settings.max_snapshot_lateness
+        return event.as_of < horizon
+
+    def _future(self, event: CanonicalEvent) -> DeadLetter:
+        reason = (
+            f"event time {event.event_time.isoformat()} is more than "
+            f"{self.settings.max_future_skew} after its ingest time "
+            f"{event.ingest_time.isoformat()}"
+        )
+        logger.warning(
+            "dead letter future_event_time: sku=%s event_id=%s %s",
+            self.sku,
+            event.event_id,
+            reason,
+        )
+        return DeadLetter(
+            dead_letter_id=stable_id("future_event_time", event.event_id),
+            error_class="future_event_time",
+            message=f"{type(event).__name__} {event.event_id}: {reason}; check the "
+            "sender's clock and time zone",
+            source_format="avro",
+            partner=event.partner,
+            original=encode(event),
+            event_id=event.event_id,
+            sku=self.sku,
+            failed_at=event.ingest_time,
+        )
 
     def _too_late(self, event: CanonicalEvent, reason: str) -> DeadLetter:
         logger.warning(
@@ -250,6 +344,7 @@ class SkuState:
 
     def _apply_movement(self, event: InventoryMovement) -> list[OutputRecord]:
         warehouse = self._warehouse(event.warehouse)
+        warehouse.advance(event.event_time, self.settings.max_snapshot_lateness)
         kind = event.movement_type
         if kind is MovementType.PICK:
             return []
@@ -272,6 +367,7 @@ class SkuState:
             advice.last_event_time = event.event_time
         if kind in (MovementType.TRANSFER_OUT, MovementType.TRANSFER_IN):
             self._apply_transfer(event)
+            self.variance.record_transfer(event)
 
         posting = self._posting(event, warehouse)
         return [] if posting is None else [posting]
@@ -339,7 +435,7 @@ class SkuState:
             posting_type, sign = _POSTING_TYPES[kind]
             quantity = event.quantity * sign
         warehouse.posting_sequence += 1
-        return ErpPosting(
+        posting = ErpPosting(
             posting_id=stable_id("posting", event.event_id),
             sequence=warehouse.posting_sequence,
             sku=self.sku,
@@ -355,9 +451,12 @@ class SkuState:
             order_id=event.order_id,
             transfer_id=event.transfer_id,
         )
+        self.variance.record_posting(posting)
+        return posting
 
     def _apply_snapshot(self, event: InventorySnapshot) -> None:
         warehouse = self._warehouse(event.warehouse)
+        warehouse.advance(event.event_time, self.settings.max_snapshot_lateness)
         for entry in event.balances:
             applied = warehouse.balance(entry.stock_status).rebaseline(
                 event.as_of, entry.quantity
@@ -407,11 +506,7 @@ class SkuState:
     def _prune(self) -> None:
         assert self.watermark is not None
         dedup_horizon = self.watermark - self.settings.dedup_retention
-        snapshot_horizon = self.watermark - self.settings.max_snapshot_lateness
         self.seen = {k: t for k, t in self.seen.items() if t >= dedup_horizon}
-        for warehouse in self.warehouses.values():
-            for balance in warehouse.balances.values():
-                balance.fold_before(snapshot_horizon)
         self.lines = {
             key: line
             for key, line in self.lines.items()
@@ -439,6 +534,7 @@ class SkuState:
             or transfer.last_event_time is None
             or transfer.last_event_time >= dedup_horizon
         }
+        self.variance.prune(self.watermark, self.settings.variance)
 
     # ATP.
 

@@ -57,6 +57,7 @@ class WarehouseAvailable:
     warehouse: str
     available: int
     active: bool
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,15 @@ def _decode_record(value: Any) -> AtpRecord | None:
 def _decode_network(sku: str, reply: Any) -> NetworkAtp | None:
     if reply is None:
         return None
-    network, unclipped, unallocated, generation, counter, flat = reply
+    network, unclipped, unallocated, generation, counter, flat, *rest = reply
+    # Libraries loaded before the stale flag existed return six elements.
+    stale = {_text(code) for code in rest[0]} if rest else set()
     warehouses = tuple(
         WarehouseAvailable(
             warehouse=_text(flat[index]),
             available=int(flat[index + 1]),
             active=int(flat[index + 2]) == 1,
+            stale=_text(flat[index]) in stale,
         )
         for index in range(0, len(flat), 3)
     )
@@ -134,6 +138,7 @@ class AtpReader:
         key_prefix: str = "invsync:",
         *,
         load: bool = True,
+        stale_policy: str = "include",
     ) -> None:
         """Connect to Redis.
 
@@ -143,7 +148,13 @@ class AtpReader:
             load: Load the function library now. Pass False for a user that
                 may not run ``FUNCTION LOAD``. The library must then already
                 be loaded.
+            stale_policy: "include" counts stale warehouses toward network ATP,
+                "exclude" leaves them out (``freshness.stale_policy``).
         """
+        if stale_policy not in ("include", "exclude"):
+            msg = f"invalid stale policy {stale_policy!r}; use include or exclude"
+            raise ValueError(msg)
+        self._stale_policy = stale_policy
         self._key_prefix = check_key_prefix(key_prefix)
         self._client: RedisClient = connect(url)
         if load:
@@ -194,7 +205,8 @@ class AtpReader:
         """Return the SKU's network ATP, or None without a record (one FCALL_RO)."""
         keys = self._network_keys(sku)
         reply = call_with_library(
-            self._client, lambda: self._client.fcall_ro(NETWORK_ATP, 2, *keys)
+            self._client,
+            lambda: self._client.fcall_ro(NETWORK_ATP, 2, *keys, self._stale_policy),
         )
         return _decode_network(sku, reply)
 
@@ -209,7 +221,9 @@ class AtpReader:
         def send() -> list[Any]:
             pipeline = self._client.pipeline(transaction=False)
             for sku in requested:
-                pipeline.fcall_ro(NETWORK_ATP, 2, *self._network_keys(sku))
+                pipeline.fcall_ro(
+                    NETWORK_ATP, 2, *self._network_keys(sku), self._stale_policy
+                )
             replies: list[Any] = pipeline.execute()
             return replies
 

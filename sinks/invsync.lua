@@ -139,11 +139,14 @@ end
 -- Compute the network ATP of one SKU.
 --
 -- KEYS[1]: the SKU's ATP hash. KEYS[2]: the warehouses hash of its bucket.
--- A warehouse without a flag counts as active.
+-- ARGV[1], optional: stale policy, 'include' (the default) or 'exclude'. A
+-- warehouse whose '<code>:stale' field is '1' is stale, and with 'exclude' it
+-- counts as inactive. A warehouse without a flag counts as active.
 -- Returns nil when the SKU has no record, else {network, unclipped,
 -- unallocated demand, generation, counter, {code, available, active, ...}},
 -- where network = max(0, unclipped), unclipped = the sum of available over
--- active warehouses minus unallocated demand, and active is 1 or 0. Warehouses
+-- active warehouses minus unallocated demand, and active is 1 or 0. A seventh
+-- element lists the codes of the stale warehouses. Warehouses
 -- are sorted by code.
 local function network_atp(keys, args)
   local stored = redis.call('HMGET', keys[1], 'gen', 'ctr', 'unalloc', 'avail')
@@ -159,13 +162,27 @@ local function network_atp(keys, args)
   table.sort(codes)
 
   local flags = hmget_all(keys[2], codes)
+  local policy = args[1] or 'include'
+  if policy ~= 'include' and policy ~= 'exclude' then
+    error('invalid stale policy: ' .. policy .. ' (expected include or exclude)')
+  end
+  local stale_fields = {}
+  for index, code in ipairs(codes) do
+    stale_fields[index] = code .. ':stale'
+  end
+  local stale = hmget_all(keys[2], stale_fields)
 
   local total = 0
   local per_warehouse = {}
+  local stale_codes = {}
   for index, code in ipairs(codes) do
     local quantity = to_integer(available[code], 'available of ' .. code)
     local active = 1
-    if flags[index] == '0' then
+    local is_stale = stale[index] == '1'
+    if is_stale then
+      table.insert(stale_codes, code)
+    end
+    if flags[index] == '0' or (is_stale and policy == 'exclude') then
       active = 0
     else
       total = total + quantity
@@ -185,6 +202,7 @@ local function network_atp(keys, args)
     to_integer(stored[1], 'gen'),
     to_integer(stored[2] or '0', 'ctr'),
     per_warehouse,
+    stale_codes,
   }
 end
 

@@ -51,6 +51,10 @@ STALE_WRITES = Counter(
 )
 
 
+OLDER_WARNING_INTERVAL_S = 60.0
+"""Seconds between warnings about writes rejected as older than Redis's copy."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """Outcome of one batch write, counted per SKU after coalescing."""
@@ -107,6 +111,7 @@ class AtpWriter:
         self._client = client
         self._key_prefix = check_key_prefix(key_prefix)
         self._retry_total_s = retry_total_s
+        self._last_older_warning = -OLDER_WARNING_INTERVAL_S
 
     def load_library(self) -> None:
         """Load the function library, retrying connection errors."""
@@ -144,16 +149,31 @@ class AtpWriter:
         STALE_WRITES.labels(reason="equal").inc(rejected_equal)
         WRITE_SECONDS.observe(time.perf_counter() - started)
         if rejected_older:
-            logger.debug(
-                "Redis kept a newer version for %d of %d SKUs",
-                rejected_older,
-                len(latest),
-            )
+            self._warn_older(rejected_older, len(latest))
         return WriteResult(
             applied=applied,
             rejected_older=rejected_older,
             rejected_equal=rejected_equal,
             fcalls=len(replies),
+        )
+
+    def _warn_older(self, rejected: int, total: int) -> None:
+        # Older rejections are normal while a restarted dataflow replays its
+        # resume window, so the warning is repeated at most once a minute.
+        now = time.monotonic()
+        if now - self._last_older_warning < OLDER_WARNING_INTERVAL_S:
+            logger.debug(
+                "Redis kept a newer version for %d of %d SKUs", rejected, total
+            )
+            return
+        self._last_older_warning = now
+        logger.warning(
+            "Redis kept a newer version for %d of %d SKUs and rejected these writes. "
+            "This is expected while a restarted dataflow replays its last snapshot "
+            "interval; if it persists, the state was rebuilt without raising "
+            "redis.generation, and Redis shows the old state",
+            rejected,
+            total,
         )
 
     def _send(self, groups: dict[int, list[AtpRecord]]) -> list[list[int]]:

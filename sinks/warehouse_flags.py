@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from redis.typing import EncodableT, FieldT
 
 from invsync.config import RedisConfig
-from invsync.events import WarehouseSetting
+from invsync.events import FreshnessState, WarehouseFreshness, WarehouseSetting
 from sinks.redis_layout import (
     BUCKETS,
     SET_WAREHOUSES,
@@ -189,3 +190,94 @@ class WarehouseFlagSink(DynamicSink[WarehouseSetting]):
             self._key_prefix,
         )
         return _FlagSinkPartition(writer)
+
+
+def stale_field(warehouse: str) -> str:
+    """Return the warehouses-hash field that contains a warehouse's stale flag."""
+    return f"{warehouse}:stale"
+
+
+def set_warehouses_stale(
+    client: RedisClient,
+    changes: Iterable[WarehouseFreshness],
+    key_prefix: str = "invsync:",
+    retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
+) -> int:
+    """Write the stale flags of freshness changes into every bucket.
+
+    The last change of each warehouse wins. The flag is '1' for STALE and '0'
+    for FRESH; ``invsync_network_atp`` reads it. Returns the warehouses written.
+    """
+    latest = {change.warehouse: change for change in changes}
+    if not latest:
+        return 0
+    mapping: dict[FieldT, EncodableT] = {
+        stale_field(code): "1" if change.state is FreshnessState.STALE else "0"
+        for code, change in latest.items()
+    }
+
+    def send() -> None:
+        pipeline = client.pipeline(transaction=False)
+        for bucket in range(BUCKETS):
+            pipeline.hset(warehouses_key(key_prefix, bucket), mapping=mapping)
+        pipeline.execute()
+
+    call_with_retry(send, retry_total_s)
+    for change in latest.values():
+        logger.info(
+            "marked warehouse %s %s in %d buckets (last event %s)",
+            change.warehouse,
+            change.state.value,
+            BUCKETS,
+            change.last_event_at.isoformat(),
+        )
+    return len(latest)
+
+
+class _StaleSinkPartition(StatelessSinkPartition[WarehouseFreshness]):
+    def __init__(self, client: RedisClient, key_prefix: str, retry_s: float) -> None:
+        self._client = client
+        self._key_prefix = key_prefix
+        self._retry_s = retry_s
+
+    def write_batch(self, items: list[WarehouseFreshness]) -> None:
+        set_warehouses_stale(self._client, items, self._key_prefix, self._retry_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class WarehouseStaleSink(DynamicSink[WarehouseFreshness]):
+    """Bytewax sink that writes freshness changes to the warehouses' stale flags."""
+
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "invsync:",
+        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
+    ) -> None:
+        """Configure the sink with the arguments of ``WarehouseFlagSink``."""
+        self._url = url
+        self._key_prefix = check_key_prefix(key_prefix)
+        self._retry_total_s = retry_total_s
+
+    @classmethod
+    def from_config(cls, config: RedisConfig) -> WarehouseStaleSink:
+        """Create a sink from the ``redis`` section of the configuration."""
+        return cls(config.url, config.key_prefix)
+
+    def build(
+        self, step_id: str, worker_index: int, worker_count: int
+    ) -> _StaleSinkPartition:
+        """Connect and return the worker's partition."""
+        logger.info(
+            "step %s worker %d/%d writes stale flags to %s under prefix %r",
+            step_id,
+            worker_index,
+            worker_count,
+            describe_url(self._url),
+            self._key_prefix,
+        )
+        return _StaleSinkPartition(
+            connect(self._url), self._key_prefix, self._retry_total_s
+        )

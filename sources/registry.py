@@ -1,9 +1,10 @@
 """Format detection and dispatch to the adapters.
 
-The format of an input is taken from ``hints["format"]`` when given, else from
-its content: X12 starts with an ISA segment (after an optional byte-order mark
-and white space), WMS files are JSON lines whose objects name a canonical event
-``type``, and any other JSON object is a Shopify webhook delivery.
+The format of an input is ``hints["format"]`` when given. Otherwise it is
+detected from the content. X12 starts with an ISA segment, after an optional
+byte-order mark and white space. WMS files are JSON lines whose objects name a
+canonical event ``type``. Any other JSON object is a Shopify webhook delivery.
+A file named ``*.csv`` is an ERP balance export.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from sources.base import Adapter, AdapterInput, AdapterOutput, dead_letter
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("x12", "shopify", "wms-jsonl")
+# Files in an input directory with these suffixes are configuration or notes,
+# never partner documents; a file named on the command line is always read.
+NOT_INPUT_SUFFIXES = frozenset({".yaml", ".yml", ".md", ".toml"})
+
+FORMATS = ("x12", "shopify", "wms-jsonl", "erp-csv")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -32,6 +37,8 @@ def detect_format(item: AdapterInput) -> str | None:
         return "x12"
     if item.origin.endswith((".jsonl", ".ndjson")):
         return "wms-jsonl"
+    if item.origin.lower().endswith(".csv"):
+        return "erp-csv"
     if head.startswith(b"{"):
         first_line = head.split(b"\n", 1)[0]
         try:
@@ -55,10 +62,28 @@ def parse_input(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
             item = replace(item, hints={**item.hints, "topic": topic})
     adapter = _adapter(fmt)
     if adapter is not None:
-        return adapter(item, catalog)
+        try:
+            return adapter(item, catalog)
+        except Exception as exc:  # an adapter bug must not stop the other inputs
+            logger.exception("adapter %s failed on %s", fmt, item.origin)
+            message = (
+                f"{item.origin}: the {fmt} adapter failed with "
+                f"{type(exc).__name__}: {exc}; the input is kept for re-drive"
+            )
+            return AdapterOutput(
+                dead_letters=[
+                    dead_letter(
+                        item,
+                        error_class="adapter_error",
+                        message=message,
+                        source_format=fmt or "unknown",
+                    )
+                ]
+            )
     message = (
         f"{item.origin}: format not recognised (expected X12 starting with ISA, "
-        "WMS JSON lines or a Shopify webhook JSON object); pass the format "
+        "WMS JSON lines, a Shopify webhook JSON object or an ERP CSV export); "
+        "pass the format "
         "explicitly if the file is one of these"
     )
     logger.warning("dead letter unknown_format: %s", message)
@@ -88,6 +113,10 @@ def _adapter(fmt: str | None) -> Adapter | None:
         from sources.wms import parse as parse_wms
 
         return parse_wms
+    if fmt == "erp-csv":
+        from sources.erp_csv import parse as parse_erp_csv
+
+        return parse_erp_csv
     return None
 
 
@@ -98,7 +127,16 @@ def read_inputs(
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file())
+            files.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and p.suffix.lower() not in NOT_INPUT_SUFFIXES
+                and not p.name.startswith(".")
+            )
+        elif not path.is_file():
+            msg = f"input file not found: {path}"
+            raise FileNotFoundError(msg)
         else:
             files.append(path)
     inputs = []

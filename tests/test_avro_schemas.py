@@ -137,6 +137,15 @@ SAMPLES: dict[type[AvroBase], AvroBase] = {
         **HEADER, sku="SKU-1", warehouse="W1", quantity=5
     ),
     WarehouseSetting: WarehouseSetting(**HEADER, warehouse="W1", active=False),
+    events.WarehouseHeartbeat: events.WarehouseHeartbeat(**HEADER, warehouse="W1"),
+    events.WarehouseFreshness: events.WarehouseFreshness(
+        alert_id="f-1",
+        warehouse="W1",
+        state=events.FreshnessState.STALE,
+        last_event_at=T0,
+        detected_at=T1,
+        max_silence_seconds=900.0,
+    ),
     ChannelInventoryLevel: ChannelInventoryLevel(
         **HEADER, sku="SKU-1", warehouse="W1", available=-2, location_id="loc-7"
     ),
@@ -200,6 +209,45 @@ SAMPLES: dict[type[AvroBase], AvroBase] = {
         hints={"topic": "orders/create"},
         failed_at=T1,
     ),
+    events.ErpBalanceSnapshot: events.ErpBalanceSnapshot(
+        **HEADER,
+        sku="SKU-1",
+        warehouse="W1",
+        stock_status=events.StockStatus.QC,
+        quantity=7,
+        as_of=T1,
+        last_applied_sequence=3,
+    ),
+    events.ErpPostingAck: events.ErpPostingAck(
+        **HEADER,
+        posting_id="p-1",
+        sku="SKU-1",
+        warehouse="W1",
+        status=events.AckStatus.REJECTED,
+        reason="period closed",
+    ),
+    events.VarianceAlert: events.VarianceAlert(
+        alert_id="a-1",
+        state=events.AlertState.UPDATED,
+        cause=events.VarianceCause.TRANSFER_DISCREPANCY,
+        sku="SKU-1",
+        warehouse="W2",
+        erp_quantity=50,
+        wms_quantity=48,
+        expected_quantity=50,
+        in_flight_quantity=-2,
+        in_flight_posting_ids=["p-1"],
+        explaining_posting_ids=["p-1"],
+        variance=-2,
+        percent=4.0,
+        value=-5.5,
+        first_seen=T0,
+        last_seen=T1,
+        snapshot_as_of=T1,
+        transfer_id="TR-1",
+        shipment_document_id="S-1",
+        receipt_document_id="R-1",
+    ),
 }
 
 # CRC-64-AVRO as the Avro specification defines it, kept apart from fastavro.
@@ -247,7 +295,7 @@ def test_committed_schema_matches_model(model: type[AvroBase]) -> None:
 
 
 def test_schema_files_belong_to_models() -> None:
-    files = {path.name for path in SCHEMA_DIR.iterdir()}
+    files = {path.name for path in SCHEMA_DIR.iterdir() if path.is_file()}
     expected = {f"{model.__name__}.avsc" for model in ALL_RECORD_TYPES}
     assert files == expected
 

@@ -33,6 +33,7 @@ SUBCOMMANDS = [
     "redrive",
     "topics",
     "schemas",
+    "variances",
 ]
 
 
@@ -241,3 +242,73 @@ def test_redrive_after_config_fix(
     assert [(o.sku, o.order_id, o.ordered_quantity) for o in orders] == [
         ("SKU-400", "PO-4500002", 5)
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "/no/such.yaml", "parse", "x"], "configuration file not found"),
+        (["parse", "x"], "no configuration: pass --config FILE"),
+        (
+            ["--config", str(SAMPLE_CONFIG), "parse", "/no/such.edi"],
+            "input file not found: /no/such.edi",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "-w", "0"],
+            "--workers-per-process must be at least 1",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "-i", "5", "-a", "a:1;b:2"],
+            "--process-id 5 is outside the 2 addresses",
+        ),
+    ],
+)
+def test_usage_errors_without_traceback(args: list[str], message: str) -> None:
+    result = invsync(*args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]\n", "must be a mapping"),
+        ("state: {dedup_retention: 7}\n", "has no unit"),
+        ("state: {dedup_retention: P0D}\n", "must be positive"),
+        ("partners: {A: {role: customer, timezone: Mars/Base}}\n", "unknown timezone"),
+        ("bogus_key: 1\n", "bogus_key"),
+        ("warehouses: {W: {on_hand_source: NOBODY}}\n", "not configured"),
+        (
+            "warehouses: {A: {locations: [{value: L1}]},\n"
+            "             B: {locations: [{value: L1}]}}\n",
+            "names both 'A' and 'B'",
+        ),
+    ],
+)
+def test_invalid_config_reported(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+
+    result = invsync("--config", str(path), "parse", str(SAMPLE_CONFIG))
+
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_redis_reported() -> None:
+    result = invsync(
+        "--config",
+        str(SAMPLE_CONFIG),
+        "atp",
+        "SKU-100",
+        "--redis-url",
+        "redis://127.0.0.1:1/0",
+    )
+
+    assert result.returncode == 1
+    assert "Redis is unreachable" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ from invsync.catalog import Catalog
 from invsync.cluster import start_cluster
 from invsync.config import InvsyncConfig, load_config
 from invsync.devservices import free_port
-from invsync.events import AtpRecord, ErpPosting, InventoryException
+from invsync.events import AtpRecord, ErpPosting, InventoryException, VarianceAlert
 from invsync.golden import write_golden_files
 from invsync.publish import publish_adapter_output
 from invsync.topic_reader import read_topic
@@ -69,6 +69,38 @@ EXPECTED_POSTINGS = {
 # Backorders still open at the end: (sku, order, line, quantity).
 EXPECTED_OPEN_BACKORDERS = {("SKU-300", "5003", "9004", 2)}
 EXPECTED_ADAPTER_DEAD_LETTERS = {"invalid_record": 1, "unmapped_item": 1}
+# Variance alerts of the 18:30 ERP export: (sku, warehouse, state, cause, stock
+# status, erp, wms, expected, in flight, variance, percent, value).
+EXPECTED_VARIANCES = {
+    (
+        "SKU-100",
+        "WH-WEST",
+        "OPENED",
+        "in_flight_stuck",
+        "AVAILABLE",
+        30,
+        48,
+        48,
+        18,
+        -18,
+        37.5,
+        -72.0,
+    ),
+    (
+        "SKU-200",
+        "WH-EAST",
+        "OPENED",
+        "unexplained",
+        None,
+        60,
+        64,
+        64,
+        0,
+        -4,
+        6.25,
+        -50.0,
+    ),
+}
 
 
 def warehouse_rows(record: AtpRecord) -> dict[str, tuple[Any, ...]]:
@@ -108,6 +140,27 @@ def open_backorders(exceptions: list[InventoryException]) -> set[tuple[Any, ...]
     return {(*key, quantity) for key, quantity in latest.items() if quantity > 0}
 
 
+def variance_rows(alerts: list[VarianceAlert]) -> set[tuple[Any, ...]]:
+    """Return alerts in the shape of EXPECTED_VARIANCES."""
+    return {
+        (
+            a.sku,
+            a.warehouse,
+            a.state.value,
+            a.cause.value,
+            None if a.stock_status is None else a.stock_status.value,
+            a.erp_quantity,
+            a.wms_quantity,
+            a.expected_quantity,
+            a.in_flight_quantity,
+            a.variance,
+            a.percent,
+            a.value,
+        )
+        for a in alerts
+    }
+
+
 def check_records(records: dict[str, AtpRecord]) -> None:
     """Assert the final ATP records against the hand-computed values."""
     assert sorted(records) == sorted(EXPECTED_WAREHOUSES)
@@ -141,6 +194,25 @@ def test_golden_replay(golden_files: Path, config: InvsyncConfig) -> None:
     for letter in result.dead_letters:
         classes[letter.error_class] = classes.get(letter.error_class, 0) + 1
     assert classes == EXPECTED_ADAPTER_DEAD_LETTERS
+    assert variance_rows(result.variance_alerts) == EXPECTED_VARIANCES
+    assert len(result.variance_alerts) == len(EXPECTED_VARIANCES)
+
+
+def test_golden_stuck_alert_names_posting(
+    golden_files: Path, config: InvsyncConfig
+) -> None:
+    result = replay(config, read_inputs([golden_files]))
+
+    receipt = [
+        p.posting_id
+        for p in result.postings
+        if (p.warehouse, p.posting_type.value) == ("WH-WEST", "TRANSFER_IN")
+    ]
+    stuck = [a for a in result.variance_alerts if a.cause.value == "in_flight_stuck"]
+    assert len(receipt) == 1
+    assert len(stuck) == 1
+    assert stuck[0].in_flight_posting_ids == receipt
+    assert stuck[0].explaining_posting_ids == receipt
 
 
 def test_golden_posting_ids_unique(golden_files: Path, config: InvsyncConfig) -> None:

@@ -117,12 +117,18 @@ def _parse_interchange(
         try:
             partners.append(_require_partner(catalog, interchange, group))
         except MappingError as exc:
-            message = (
-                f"interchange ISA13 {interchange.control_number} rejected. "
-                f"Neither the sender nor the receiver of group GS06 "
-                f"{group.control_number} is a configured partner. "
-                f"{as_sentence(str(exc))}"
-            )
+            if exc.error_class == "misrouted":
+                message = (
+                    f"interchange ISA13 {interchange.control_number} rejected, "
+                    f"group GS06 {group.control_number}: {as_sentence(str(exc))}"
+                )
+            else:
+                message = (
+                    f"interchange ISA13 {interchange.control_number} rejected. "
+                    f"Neither the sender nor the receiver of group GS06 "
+                    f"{group.control_number} is a configured partner. "
+                    f"{as_sentence(str(exc))}"
+                )
             logger.warning("dead letter %s: %s", exc.error_class, message)
             output.dead_letters.append(
                 dead_letter(
@@ -187,11 +193,22 @@ def _require_partner(
 ) -> str:
     """Return the sender's partner id, else the receiver's (a 940 goes to the 3PL)."""
     sender = [interchange.sender, ("GS", group.gs.element(2))]
+    receiver = [interchange.receiver, ("GS", group.gs.element(3))]
     partner = catalog.resolve_partner(sender)
     if partner is not None:
-        return partner
-    receiver = [interchange.receiver, ("GS", group.gs.element(3))]
-    return catalog.require_partner(sender + receiver)
+        addressee = receiver
+    else:
+        partner = catalog.require_partner(sender + receiver)
+        addressee = sender
+    if catalog.is_self(addressee) is False:
+        names = ", ".join(f"{q.strip()}:{v.strip()}" for q, v in addressee)
+        msg = (
+            f"the interchange with partner {partner} names {names} as our side, "
+            "which is none of the configured self_ids; it was meant for someone "
+            "else"
+        )
+        raise MappingError("misrouted", msg)
+    return partner
 
 
 def _known_partner(catalog: Catalog, raw: RawInterchange) -> str | None:

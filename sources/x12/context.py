@@ -5,10 +5,11 @@ partner are known. The mappers in ``orders``, ``shipments`` and ``inventory``
 call it instead of the catalog directly, so every set derives event ids, event
 times and item lookups the same way.
 
-Event ids are ``stable_id("x12", sender, ISA13, GS06, ST02, content hash,
-*discriminators)``. The content hash is the SHA-256 of the set's segments in a
-separator-free form, so a resent interchange with the same content repeats its
-event ids, while a reused control number with new content does not.
+Event ids are ``stable_id("x12", sender, set code, content hash,
+*discriminators)``. The content hash is the SHA-256 of the set's segments
+between ST and SE in a separator-free form. A resent interchange with the same
+content therefore repeats its event ids whether its control numbers are the old
+ones or fresh ones, while a reused control number with new content does not.
 """
 
 from __future__ import annotations
@@ -74,8 +75,13 @@ class SetContext:
 
     @cached_property
     def content_hash(self) -> str:
-        """SHA-256 of the set's segments, independent of separators and spacing."""
-        text = "\n".join(segment.normalized() for segment in self.tx.segments)
+        """SHA-256 of the segments between ST and SE, free of separators.
+
+        ST and SE carry only the set's control number and segment count, so a
+        resend with fresh control numbers hashes the same.
+        """
+        body = [s for s in self.tx.segments if s.tag not in ("ST", "SE")]
+        text = "\n".join(segment.normalized() for segment in body)
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
@@ -92,13 +98,7 @@ class SetContext:
         """Return the deterministic event id of one event of this set."""
         sender = ":".join(self.interchange.sender)
         return stable_id(
-            "x12",
-            sender,
-            self.interchange.control_number,
-            self.group.control_number,
-            self.tx.control_number,
-            self.content_hash,
-            *discriminators,
+            "x12", sender, self.tx.code, self.content_hash, *discriminators
         )
 
     @contextmanager

@@ -19,7 +19,13 @@ from invsync.events import (
     OrderLine,
     Source,
 )
-from operators.order_versions import OrderVersions, apply_order_line, order_key
+from operators.order_versions import (
+    OrderRetention,
+    OrderVersions,
+    OrderVersionsLogic,
+    apply_order_line,
+    order_key,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _RANKS = {OrderAction.PLACED: 0, OrderAction.CHANGED: 1, OrderAction.CANCELLED: 2}
@@ -167,6 +173,90 @@ def test_order_key_separates_channels() -> None:
     edi = version("e1-1", "1", 2, 1, ["1"], channel="edi-acme")
     assert order_key(shop) == order_key(shop_again)
     assert order_key(shop) != order_key(edi)
+
+
+# Retention.
+
+RETENTION = timedelta(hours=1)
+WALL = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def retention(check_minutes: float = 1) -> OrderRetention:
+    """Return a retention of one hour whose wall clock is fixed at WALL."""
+    return OrderRetention(
+        RETENTION, check_interval=timedelta(minutes=check_minutes), clock=lambda: WALL
+    )
+
+
+def test_state_records_newest_event_time() -> None:
+    state = OrderVersions()
+    feed(
+        state,
+        version("v2-1", "1", 2, 5, ["1"], action=OrderAction.CHANGED),
+        version("v1-1", "1", 2, 1, ["1"]),
+    )
+    assert state.newest_event_time == at(5)
+
+
+def test_retention_boundary_is_exclusive() -> None:
+    clock = retention()
+    state = OrderVersions(newest_event_time=at(0))
+    clock.observe(at(60))
+    assert not clock.is_expired(state)
+    clock.observe(at(60) + timedelta(microseconds=1))
+    assert clock.is_expired(state)
+
+
+def test_retention_never_moves_back() -> None:
+    clock = retention()
+    clock.observe(at(90))
+    clock.observe(at(10))
+    assert clock.newest == at(90)
+
+
+def test_notify_at_follows_check_interval() -> None:
+    logic = OrderVersionsLogic(None, retention(check_minutes=5))
+    assert logic.notify_at() == WALL + timedelta(minutes=5)
+    assert OrderVersionsLogic(None).notify_at() is None
+
+
+def test_finished_order_dropped_on_notify() -> None:
+    clock = retention()
+    finished = OrderVersionsLogic(None, clock)
+    _, keep = finished.on_batch([version("v1-1", "1", 2, 0, ["1"])])
+    assert keep == OrderVersionsLogic.RETAIN
+    later = OrderVersionsLogic(None, clock)
+    later.on_batch([version("w1-1", "1", 2, 61, ["1"])])
+    assert finished.on_notify() == ([], OrderVersionsLogic.DISCARD)
+    assert later.on_notify() == ([], OrderVersionsLogic.RETAIN)
+
+
+def test_order_within_retention_kept() -> None:
+    clock = retention()
+    order = OrderVersionsLogic(None, clock)
+    order.on_batch([version("v1-1", "1", 2, 0, ["1"])])
+    other = OrderVersionsLogic(None, clock)
+    other.on_batch([version("w1-1", "1", 2, 60, ["1"])])
+    assert order.on_notify() == ([], OrderVersionsLogic.RETAIN)
+
+
+def test_late_line_of_old_order_discarded_after_batch() -> None:
+    clock = retention()
+    clock.observe(at(200))
+    logic = OrderVersionsLogic(None, clock)
+    outputs, keep = logic.on_batch([version("v1-1", "1", 2, 0, ["1"])])
+    assert [e.event_id for e in outputs] == ["v1-1"]
+    assert keep == OrderVersionsLogic.DISCARD
+
+
+def test_snapshot_without_event_time_resumes() -> None:
+    # A state pickled before newest_event_time existed has no such attribute.
+    old = OrderVersions()
+    del old.__dict__["newest_event_time"]
+    clock = retention()
+    clock.observe(at(500))
+    logic = OrderVersionsLogic(old, clock)
+    assert logic.on_notify() == ([], OrderVersionsLogic.RETAIN)
 
 
 # Through the whole dataflow.

@@ -507,6 +507,33 @@ def test_snapshot_at_lateness_horizon_applies() -> None:
     assert atp_of(state).on_hand == 60
 
 
+def test_snapshot_horizon_per_warehouse() -> None:
+    # W2's clock at minute 150 does not make W1's count as of minute 110 late:
+    # W1's own clock is at minute 1, so its horizon is far earlier.
+    state, outputs = run(
+        receipt("r1", 10, 1, "W1"),
+        receipt("r2", 5, 150, "W2"),
+        snapshot("n1", as_of_minute=110, minute=120, warehouse="W1", AVAILABLE=4),
+    )
+    assert dead_letters(outputs) == []
+    assert atp_of(state, "W1").on_hand == 4
+    assert atp_of(state, "W2").on_hand == 5
+
+
+def test_future_event_is_dead_letter() -> None:
+    # An event time two days after ingest (skew limit one day) is not applied,
+    # so it cannot make the real events after it too late.
+    future = receipt("r1", 10, 0).model_copy(
+        update={"event_time": at(0) + timedelta(days=2)}
+    )
+    state, outputs = run(future, receipt("r2", 3, 1))
+    letters = dead_letters(outputs)
+    assert [letter.error_class for letter in letters] == ["future_event_time"]
+    assert letters[0].event_id == "r1"
+    assert atp_of(state).on_hand == 3
+    assert state.counter == 1
+
+
 def test_late_movement_folded_then_counted() -> None:
     # The receipt at minute 1 is folded into the running sum once the watermark
     # passes minute 31. The count as of minute 40 still replaces it: 7 + 5.

@@ -219,6 +219,6 @@ def test_views_convert_to_json(writer, flags, reader, record_factory):
     assert network_json["network"] == 4
     assert network_json["unclipped"] == 4
     assert network_json["warehouses"] == [
-        {"warehouse": "W1", "available": 5, "active": True},
-        {"warehouse": "W3", "available": 7, "active": False},
+        {"warehouse": "W1", "available": 5, "active": True, "stale": False},
+        {"warehouse": "W3", "available": 7, "active": False, "stale": False},
     ]

@@ -14,10 +14,16 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from invsync.events import FreshnessState, WarehouseFreshness
 from sinks.atp_reader import AtpReader
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import BUCKETS, atp_key, connect, warehouses_key
-from sinks.warehouse_flags import WarehouseFlag, WarehouseFlagWriter
+from sinks.warehouse_flags import (
+    WarehouseFlag,
+    WarehouseFlagWriter,
+    set_warehouses_stale,
+    stale_field,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +124,34 @@ def test_cluster_flags_on_every_primary(redis_cluster_url, prefix, cluster):
     flags.close()
     assert values == [b"0"] * BUCKETS
     assert len(nodes) == 3
+
+
+def test_cluster_stale_policy(redis_cluster_url, prefix, writer, record_factory):
+    client = connect(redis_cluster_url)
+    writer.write([record_factory("SKU-9", 0, 1, {"W1": 5, "W2": 3})])
+    stale = WarehouseFreshness(
+        alert_id="w1-stale",
+        warehouse="W1",
+        state=FreshnessState.STALE,
+        last_event_at=FLAG_TIME,
+        detected_at=FLAG_TIME,
+        max_silence_seconds=60.0,
+    )
+
+    set_warehouses_stale(client, [stale], prefix)
+    with AtpReader(redis_cluster_url, prefix) as include:
+        included = include.network_many(["SKU-9"])["SKU-9"]
+    with AtpReader(redis_cluster_url, prefix, stale_policy="exclude") as exclude:
+        excluded = exclude.network_many(["SKU-9"])["SKU-9"]
+    values = {
+        client.hget(warehouses_key(prefix, bucket), stale_field("W1"))
+        for bucket in range(BUCKETS)
+    }
+    client.close()
+
+    assert included is not None
+    assert excluded is not None
+    assert included.network == 8
+    assert excluded.network == 3
+    assert [w.stale for w in excluded.warehouses] == [True, False]
+    assert values == {b"1"}

@@ -237,7 +237,13 @@ def test_850_unknown_unit_names_sku(doc: Any, parse_x12: Parse) -> None:
     ("quantity", "fragment"),
     [
         ("", "PO102 is empty for TEE-RED-M"),
-        ("abc", "PO102: quantity 'abc' of TEE-RED-M is not a number"),
+        ("abc", "PO102: quantity 'abc' of TEE-RED-M is not a plain decimal number"),
+        ("1E30", "PO102: quantity '1E30' of TEE-RED-M is not a plain decimal number"),
+        ("1_000", "PO102: quantity '1_000' of TEE-RED-M is not a plain decimal"),
+        (
+            "99999999999999999999",
+            "more than the limit of 1000000000000",
+        ),
         ("-2", "PO102 -2 EA of TEE-RED-M is negative"),
         ("1.5", "PO102: 1.5 EA of TEE-RED-M is 1.5 base units, not a whole number"),
     ],
@@ -297,9 +303,19 @@ def test_850_new_content_with_reused_controls_changes_ids(
     assert first[1].event_id != second[1].event_id
 
 
-def test_850_new_control_number_changes_ids(doc: Any, parse_x12: Parse) -> None:
+def test_850_resend_new_control_number_same_ids(doc: Any, parse_x12: Parse) -> None:
+    # A partner's translator resends with a fresh ISA13: the same document, so
+    # the same event ids, which the dataflow then drops as repeats.
     first = only_events(parse_x12(doc.interchange("850", PO_BODY)))
     second = only_events(parse_x12(doc.interchange("850", PO_BODY, isa13="000000002")))
+
+    assert [e.event_id for e in first] == [e.event_id for e in second]
+
+
+def test_850_reused_control_number_new_content(doc: Any, parse_x12: Parse) -> None:
+    changed = [segment.replace("PO-7001", "PO-7002") for segment in PO_BODY]
+    first = only_events(parse_x12(doc.interchange("850", PO_BODY)))
+    second = only_events(parse_x12(doc.interchange("850", changed)))
 
     assert first[0].event_id != second[0].event_id
 

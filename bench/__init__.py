@@ -1,0 +1,1 @@
+"""Benchmark harness of invsync: ``python -m bench`` or ``make bench``."""

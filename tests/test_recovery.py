@@ -1,0 +1,126 @@
+"""Recovery partitions, their settings from config and flags, and state size."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from invsync.cli import build_parser, recovery_settings
+from invsync.config import InvsyncConfig
+from invsync.config import RecoveryConfig as RecoverySettings
+from invsync.recovery import (
+    ensure_recovery_partitions,
+    existing_partitions,
+    snapshot_state_size,
+)
+
+
+def test_partitions_created_once(tmp_path: Path) -> None:
+    assert ensure_recovery_partitions(tmp_path, 3) == 3
+    assert [p.name for p in existing_partitions(tmp_path)] == [
+        "part-0.sqlite3",
+        "part-1.sqlite3",
+        "part-2.sqlite3",
+    ]
+    # A second call must not initialise again: Bytewax would panic.
+    assert ensure_recovery_partitions(tmp_path, 3) == 3
+
+
+def test_partition_count_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ensure_recovery_partitions(tmp_path, 2)
+    with caplog.at_level(logging.WARNING, logger="invsync.recovery"):
+        assert ensure_recovery_partitions(tmp_path, 4) == 2
+    assert len(existing_partitions(tmp_path)) == 2
+    assert "has 2 partitions, not the 4 requested" in caplog.text
+
+
+def test_partitions_created_in_new_directory(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b"
+    assert ensure_recovery_partitions(target, 1) == 1
+    assert [p.name for p in existing_partitions(target)] == ["part-0.sqlite3"]
+
+
+def run_settings(config: InvsyncConfig, *flags: str) -> RecoverySettings:
+    args = build_parser().parse_args(["run", *flags])
+    return recovery_settings(config, args)
+
+
+def test_recovery_settings_from_config() -> None:
+    config = InvsyncConfig.model_validate(
+        {
+            "recovery": {
+                "directory": "/var/lib/invsync",
+                "partitions": 4,
+                "snapshot_interval": 30,
+                "backup_interval": 600,
+            }
+        }
+    )
+    settings = run_settings(config)
+    assert settings.directory == Path("/var/lib/invsync")
+    assert settings.partitions == 4
+    assert settings.snapshot_interval == timedelta(seconds=30)
+    assert settings.backup_interval == timedelta(minutes=10)
+
+
+def test_recovery_flags_override_config() -> None:
+    config = InvsyncConfig.model_validate(
+        {"recovery": {"directory": "/var/lib/invsync", "partitions": 4}}
+    )
+    settings = run_settings(
+        config,
+        "--recovery-dir",
+        "/tmp/elsewhere",
+        "--recovery-partitions",
+        "2",
+        "--snapshot-interval",
+        "2.5",
+        "--backup-interval",
+        "60",
+    )
+    assert settings.directory == Path("/tmp/elsewhere")
+    assert settings.partitions == 2
+    assert settings.snapshot_interval == timedelta(seconds=2.5)
+    assert settings.backup_interval == timedelta(minutes=1)
+
+
+def test_recovery_off_by_default() -> None:
+    settings = run_settings(InvsyncConfig())
+    assert settings.directory is None
+    assert settings.partitions == 1
+    assert settings.snapshot_interval == timedelta(seconds=10)
+    assert settings.backup_interval == timedelta(0)
+
+
+def test_recovery_rejects_zero_partitions() -> None:
+    with pytest.raises(ValueError, match="partitions"):
+        run_settings(InvsyncConfig(), "--recovery-partitions", "0")
+
+
+def test_state_size_counts_live_keys(tmp_path: Path) -> None:
+    ensure_recovery_partitions(tmp_path, 2)
+    flow = Dataflow("state-size")
+    items = op.input("in", flow, TestingSource(["a", "b", "c", "a", "x"]))
+    keyed = op.key_on("key", items, lambda item: item)
+
+    def count(seen: int | None, item: str) -> tuple[int | None, int]:
+        # The key "x" discards its state, so it must not be counted.
+        total = (seen or 0) + 1
+        return (None if item == "x" else total), total
+
+    op.output("out", op.stateful_map("count", keyed, count), TestingSink([]))
+    run_main(flow, recovery_config=RecoveryConfig(str(tmp_path)))
+
+    sizes = snapshot_state_size(tmp_path)
+    (step,) = [name for name in sizes if "count" in name]
+    assert sizes[step].keys == 3
+    assert sizes[step].pickled_bytes > 0
