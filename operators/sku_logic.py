@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import logging
+import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ class SkuLogicSettings:
     clock: Clock = system_clock
 
 
-class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, SkuState]):
+class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, bytes]):
     """Apply each batch of a SKU's events and emit the records they cause.
 
     After every batch that changed the SKU it emits the SKU's ATP record. A
@@ -44,8 +44,12 @@ class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, SkuState]):
     key is missing.
     """
 
-    def __init__(self, settings: SkuLogicSettings, resume: SkuState | None) -> None:
+    def __init__(
+        self, settings: SkuLogicSettings, resume: SkuState | bytes | None
+    ) -> None:
         self._settings = settings
+        if isinstance(resume, bytes):
+            resume = restore_state(resume)
         self._state = resume
         if resume is not None:
             # The generation can change between runs, after a state reset.
@@ -81,15 +85,34 @@ class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, SkuState]):
         """Return when the record is next re-published."""
         return self._publish_due
 
-    def snapshot(self) -> SkuState:
-        """Return an independent copy of the state for recovery."""
+    def snapshot(self) -> bytes:
+        """Return the state pickled for recovery."""
         assert self._state is not None
-        return copy.deepcopy(self._state)
+        return snapshot_state(self._state)
 
     def _publish(self) -> AtpRecord:
         assert self._state is not None
         self._publish_due = self._settings.clock() + self._settings.republish_interval
         return self._state.atp_record()
+
+
+def snapshot_state(state: SkuState) -> bytes:
+    """Serialise a state for recovery.
+
+    Pickled bytes are immutable, so Bytewax can keep them while the state
+    changes. Pickling once costs far less than a deep copy that Bytewax would
+    then pickle again.
+    """
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def restore_state(snapshot: bytes) -> SkuState:
+    """Load a state serialised by ``snapshot_state``."""
+    state = pickle.loads(snapshot)  # noqa: S301 (our own recovery store)
+    if not isinstance(state, SkuState):
+        msg = f"recovery snapshot holds {type(state).__name__}, not SkuState"
+        raise TypeError(msg)
+    return state
 
 
 def _sku_of(event: CanonicalEvent) -> str:
@@ -102,10 +125,10 @@ def _sku_of(event: CanonicalEvent) -> str:
 
 def sku_logic_builder(
     settings: SkuLogicSettings,
-) -> Callable[[SkuState | None], SkuLogic]:
+) -> Callable[[bytes | None], SkuLogic]:
     """Return the builder Bytewax calls for each SKU key, with its resume state."""
 
-    def build(resume: SkuState | None) -> SkuLogic:
+    def build(resume: bytes | None) -> SkuLogic:
         return SkuLogic(settings, resume)
 
     return build

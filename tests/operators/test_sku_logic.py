@@ -44,7 +44,7 @@ def receipt(event_id: str, quantity: int, minute: float = 0) -> InventoryMovemen
     )
 
 
-def new_logic(clock: FakeClock, resume: SkuState | None = None) -> SkuLogic:
+def new_logic(clock: FakeClock, resume: SkuState | bytes | None = None) -> SkuLogic:
     """Return the logic of one SKU with a hand-moved clock."""
     settings = SkuLogicSettings(
         state=StateSettings(
@@ -124,3 +124,19 @@ def test_notify_at_follows_interval() -> None:
     logic.on_batch([receipt("r1", 10)])
     assert before is None
     assert logic.notify_at() == T0 + INTERVAL
+
+
+def test_snapshot_resumes_same_state() -> None:
+    logic = new_logic(FakeClock())
+    logic.on_batch([receipt("r1", 10), receipt("r2", 5, 1)])
+
+    saved = logic.snapshot()
+    logic.on_batch([receipt("r3", 7, 2)])
+    resumed = new_logic(FakeClock(), saved)
+    outputs, _ = resumed.on_batch([receipt("r2", 5, 1)])
+
+    assert isinstance(saved, bytes)
+    found = records(outputs)
+    assert len(found) == 1
+    assert found[0].version.counter == 2
+    assert found[0].warehouses[0].on_hand == 15
