@@ -14,11 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import StatelessSinkPartition
 from prometheus_client import Counter, Histogram
 from redis.crc import key_slot
 
-from invsync.config import RedisConfig
 from invsync.events import AtpRecord
 from sinks.redis_layout import (
     PUT_ATP,
@@ -31,6 +30,7 @@ from sinks.redis_layout import (
     load_library,
 )
 from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_library, call_with_retry
+from sinks.redis_sink import RedisSink
 
 logger = logging.getLogger(__name__)
 
@@ -203,36 +203,11 @@ class _AtpSinkPartition(StatelessSinkPartition[AtpRecord]):
         self._writer.close()
 
 
-class RedisAtpSink(DynamicSink[AtpRecord]):
+class RedisAtpSink(RedisSink[AtpRecord]):
     """Bytewax sink that publishes ``AtpRecord`` items to Redis from every worker.
 
     Each worker opens its own client and loads the function library at start.
     """
-
-    def __init__(
-        self,
-        url: str,
-        key_prefix: str = "invsync:",
-        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
-    ) -> None:
-        """Configure the sink.
-
-        Args:
-            url: Redis URL. The query ``?cluster=true`` selects Redis Cluster.
-            key_prefix: Prefix of every key, without braces.
-            retry_total_s: Seconds to keep retrying a batch on connection
-                errors before raising.
-        """
-        self._url = url
-        self._key_prefix = check_key_prefix(key_prefix)
-        self._retry_total_s = retry_total_s
-
-    @classmethod
-    def from_config(
-        cls, config: RedisConfig, retry_total_s: float = DEFAULT_RETRY_TOTAL_S
-    ) -> RedisAtpSink:
-        """Create a sink from the ``redis`` section of the configuration."""
-        return cls(config.url, config.key_prefix, retry_total_s)
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int

@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import StatelessSinkPartition
 
-from invsync.config import RedisConfig
 from invsync.events import AlertState, VarianceAlert
 from operators.variance import alert_key, sorted_alerts
 from sinks.redis_layout import (
@@ -27,6 +26,7 @@ from sinks.redis_layout import (
     hash_tag,
 )
 from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_retry
+from sinks.redis_sink import RedisSink
 
 logger = logging.getLogger(__name__)
 
@@ -108,24 +108,8 @@ class _VariancePartition(StatelessSinkPartition[VarianceAlert]):
         self._writer.close()
 
 
-class OpenVarianceSink(DynamicSink[VarianceAlert]):
+class OpenVarianceSink(RedisSink[VarianceAlert]):
     """Bytewax sink that keeps the open variance alerts in Redis."""
-
-    def __init__(
-        self,
-        url: str,
-        key_prefix: str = "invsync:",
-        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
-    ) -> None:
-        """Configure the sink, which connects when Bytewax builds a partition."""
-        self._url = url
-        self._key_prefix = check_key_prefix(key_prefix)
-        self._retry_total_s = retry_total_s
-
-    @classmethod
-    def from_config(cls, config: RedisConfig) -> OpenVarianceSink:
-        """Create a sink from the ``redis`` section of the configuration."""
-        return cls(config.url, config.key_prefix)
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int

@@ -12,10 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import StatelessSinkPartition
 from redis.typing import EncodableT, FieldT
 
-from invsync.config import RedisConfig
 from invsync.events import FreshnessState, WarehouseFreshness, WarehouseSetting
 from sinks.redis_layout import (
     BUCKETS,
@@ -28,6 +27,7 @@ from sinks.redis_layout import (
     warehouses_key,
 )
 from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_library, call_with_retry
+from sinks.redis_sink import RedisSink
 
 logger = logging.getLogger(__name__)
 
@@ -152,26 +152,8 @@ class _FlagSinkPartition(StatelessSinkPartition[WarehouseSetting]):
         self._writer.close()
 
 
-class WarehouseFlagSink(DynamicSink[WarehouseSetting]):
+class WarehouseFlagSink(RedisSink[WarehouseSetting]):
     """Bytewax sink that writes ``WarehouseSetting`` events to the warehouse flags."""
-
-    def __init__(
-        self,
-        url: str,
-        key_prefix: str = "invsync:",
-        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
-    ) -> None:
-        """Configure the sink with the arguments of ``RedisAtpSink``."""
-        self._url = url
-        self._key_prefix = check_key_prefix(key_prefix)
-        self._retry_total_s = retry_total_s
-
-    @classmethod
-    def from_config(
-        cls, config: RedisConfig, retry_total_s: float = DEFAULT_RETRY_TOTAL_S
-    ) -> WarehouseFlagSink:
-        """Create a sink from the ``redis`` section of the configuration."""
-        return cls(config.url, config.key_prefix, retry_total_s)
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int
@@ -247,24 +229,8 @@ class _StaleSinkPartition(StatelessSinkPartition[WarehouseFreshness]):
         self._client.close()
 
 
-class WarehouseStaleSink(DynamicSink[WarehouseFreshness]):
+class WarehouseStaleSink(RedisSink[WarehouseFreshness]):
     """Bytewax sink that writes freshness changes to the warehouses' stale flags."""
-
-    def __init__(
-        self,
-        url: str,
-        key_prefix: str = "invsync:",
-        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
-    ) -> None:
-        """Configure the sink with the arguments of ``WarehouseFlagSink``."""
-        self._url = url
-        self._key_prefix = check_key_prefix(key_prefix)
-        self._retry_total_s = retry_total_s
-
-    @classmethod
-    def from_config(cls, config: RedisConfig) -> WarehouseStaleSink:
-        """Create a sink from the ``redis`` section of the configuration."""
-        return cls(config.url, config.key_prefix)
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int
