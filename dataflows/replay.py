@@ -1,9 +1,9 @@
 """Replay: the main dataflow over partner files instead of Kafka.
 
-Files go through the same adapters as ``invsync ingest``; their events are Avro
+Files go through the same adapters as ``invsync ingest``. Their events are Avro
 encoded and fed to the same decode, order and SKU-state steps, in file order,
-on one worker. The outputs are collected in memory and, if asked, the ATP
-records are also written to Redis through the production sink.
+on one worker. The outputs are collected in memory. ``invsync replay --redis``
+then writes the final ATP records with the writer the Redis sink uses.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def encode_events(events: Iterable[CanonicalEvent], origin: str) -> list[RawReco
 
 
 def settings_from_config(config: InvsyncConfig) -> SkuLogicSettings:
-    """Return the SKU step settings a configuration asks for."""
+    """Return the SKU step settings of a configuration."""
     return SkuLogicSettings(
         state=StateSettings(
             dedup_retention=config.state.dedup_retention,

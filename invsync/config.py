@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class PartnerRole(str, Enum):
-    """What a partner's documents mean for our stock."""
+    """Role of a partner, which sets what its documents mean for our stock."""
 
     CUSTOMER = "customer"
     SUPPLIER = "supplier"

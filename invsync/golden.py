@@ -348,7 +348,7 @@ def interchange(
 ) -> str:
     """Build one X12 004010 interchange with one group and correct control counts.
 
-    ``sets`` holds (transaction set id, segments between ST and SE) pairs.
+    ``sets`` contains (transaction set id, segments between ST and SE) pairs.
     """
     date6, date8, time4 = (
         when.strftime("%y%m%d"),

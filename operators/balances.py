@@ -3,7 +3,7 @@
 A balance is a base quantity from the latest absolute snapshot plus the signed
 movements after that snapshot's as-of time. Movements stay listed for the
 configured maximum snapshot lateness, so a snapshot that arrives late still
-re-baselines correctly; older movements are folded into a running sum.
+re-baselines correctly. Older movements are folded into a running sum.
 """
 
 from __future__ import annotations

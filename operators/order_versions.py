@@ -43,7 +43,7 @@ DEFAULT_CHECK_INTERVAL = timedelta(minutes=1)
 
 @dataclass
 class OrderVersions:
-    """What the order step keeps for one order."""
+    """State of the order step for one order."""
 
     line_skus: dict[str, str] = field(default_factory=dict)
     latest: Version | None = None

@@ -336,7 +336,7 @@ def test_failed_posting_delivery_fails_run(
         config, kafka_brokers, redis_url, topics, redis_prefix, tmp_path / "c.yaml"
     )
     _ingest(run_config, golden_files)
-    # The producers point at a loopback port nobody listens on, so every
+    # The producers point at a loopback port with no listener, so every
     # delivery times out while the consumer still reads the real broker.
     unreachable = {
         "bootstrap.servers": f"127.0.0.1:{free_port()}",
