@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from invsync.catalog import Catalog, MappingError
 from invsync.config import PartnerRole
+from invsync.events import Source
 from sources.base import AdapterInput, stable_id
 from sources.x12.dates import parse_datetime
 from sources.x12.envelope import FunctionalGroup, Interchange, TransactionSet
@@ -100,6 +102,16 @@ class SetContext:
         return stable_id(
             "x12", sender, self.tx.code, self.content_hash, *discriminators
         )
+
+    def header(self, event_time: datetime, *discriminators: object) -> dict[str, Any]:
+        """Return the fields every canonical event of this set shares."""
+        return {
+            "event_id": self.event_id(*discriminators),
+            "source": Source.X12,
+            "partner": self.partner,
+            "event_time": event_time,
+            "ingest_time": self.item.ingest_time,
+        }
 
     @contextmanager
     def line(self, label: str) -> Iterator[None]:

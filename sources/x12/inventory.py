@@ -43,7 +43,6 @@ from invsync.events import (
     InventorySnapshot,
     MovementType,
     SnapshotKind,
-    Source,
     StatusQuantity,
     StockStatus,
 )
@@ -138,11 +137,7 @@ def parse_846(ctx: SetContext) -> list[CanonicalEvent]:
 
     return [
         InventorySnapshot(
-            event_id=ctx.event_id("SKU", sku),
-            source=Source.X12,
-            partner=ctx.partner,
-            event_time=as_of,
-            ingest_time=ctx.item.ingest_time,
+            **ctx.header(as_of, "SKU", sku),
             sku=sku,
             warehouse=warehouse,
             snapshot_kind=SnapshotKind.STOCK_ADVICE,
@@ -260,11 +255,7 @@ def parse_947(ctx: SetContext) -> list[CanonicalEvent]:
                 leaves, enters = STATUS_CODES[code]
 
             movement = InventoryMovement(
-                event_id=ctx.event_id("W19", line.index),
-                source=Source.X12,
-                partner=ctx.partner,
-                event_time=event_time,
-                ingest_time=ctx.item.ingest_time,
+                **ctx.header(event_time, "W19", line.index),
                 sku=sku,
                 warehouse=warehouse,
                 stock_status=leaves,

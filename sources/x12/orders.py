@@ -27,7 +27,6 @@ from invsync.events import (
     OrderAction,
     OrderAllocation,
     OrderLine,
-    Source,
 )
 from sources.x12.context import SetContext, detail_lines, item_pairs, require_segment
 
@@ -89,11 +88,7 @@ def parse_850(ctx: SetContext) -> list[CanonicalEvent]:
             cancelled = ordered if action is OrderAction.CANCELLED else 0
             events.append(
                 OrderLine(
-                    event_id=ctx.event_id("PO1", index),
-                    source=Source.X12,
-                    partner=ctx.partner,
-                    event_time=event_time,
-                    ingest_time=ctx.item.ingest_time,
+                    **ctx.header(event_time, "PO1", index),
                     sku=sku,
                     warehouse=warehouse,
                     order_id=order_id,
@@ -147,11 +142,7 @@ def parse_940(ctx: SetContext) -> list[CanonicalEvent]:
                 quantity = 0
             events.append(
                 OrderAllocation(
-                    event_id=ctx.event_id("W01", line.index),
-                    source=Source.X12,
-                    partner=ctx.partner,
-                    event_time=event_time,
-                    ingest_time=ctx.item.ingest_time,
+                    **ctx.header(event_time, "W01", line.index),
                     sku=sku,
                     warehouse=warehouse,
                     order_id=order_id,

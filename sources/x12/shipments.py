@@ -33,7 +33,6 @@ from invsync.events import (
     CanonicalEvent,
     InventoryMovement,
     MovementType,
-    Source,
     SupplyAdvice,
 )
 from sources.x12.context import SetContext, detail_lines, item_pairs, require_segment
@@ -88,11 +87,7 @@ def parse_856(ctx: SetContext) -> list[CanonicalEvent]:
 
     return [
         SupplyAdvice(
-            event_id=ctx.event_id("SKU", sku),
-            source=Source.X12,
-            partner=ctx.partner,
-            event_time=event_time,
-            ingest_time=ctx.item.ingest_time,
+            **ctx.header(event_time, "SKU", sku),
             sku=sku,
             warehouse=warehouse,
             document_id=document_id,
@@ -190,11 +185,7 @@ def parse_943(ctx: SetContext) -> list[CanonicalEvent]:
 
     return [
         SupplyAdvice(
-            event_id=ctx.event_id("SKU", sku),
-            source=Source.X12,
-            partner=ctx.partner,
-            event_time=event_time,
-            ingest_time=ctx.item.ingest_time,
+            **ctx.header(event_time, "SKU", sku),
             sku=sku,
             warehouse=warehouse,
             document_id=document_id,
@@ -316,11 +307,7 @@ def _movement(
     line_id: str | None = None,
 ) -> InventoryMovement:
     return InventoryMovement(
-        event_id=ctx.event_id(segment.tag, index),
-        source=Source.X12,
-        partner=ctx.partner,
-        event_time=event_time,
-        ingest_time=ctx.item.ingest_time,
+        **ctx.header(event_time, segment.tag, index),
         sku=sku,
         warehouse=warehouse,
         movement_type=movement_type,
