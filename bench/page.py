@@ -262,12 +262,10 @@ def _target_notes(result: BenchResult) -> list[str]:
             "does not grow with a SKU's history."
         )
         notes.append(
-            "- Run length: the snapshot copy, `settle`, `atp_record` and `_prune` "
-            "each walk the SKU's retained order lines or dedup entries, which grow "
-            "for the whole retention window (7 days by default). A Zipf workload "
-            "sends a large share of events to a few SKUs, so the CPU per event "
-            "rises with the number of events, and these rates hold for this run "
-            "length only."
+            "- Run length: the per-epoch snapshot pickles each touched SKU's "
+            "retained lines and dedup entries, which grow for the whole retention "
+            "window (7 days by default). A short run has few epochs and fills "
+            "few windows, so the rates here hold for this run length only."
         )
     if one is not None and two is not None:
         notes.append(
@@ -301,9 +299,9 @@ def _target_notes(result: BenchResult) -> list[str]:
         per_sku = result.state.pairs / result.state.skus
         notes.append(
             "- State per pair: the figure includes each `SkuState` object itself "
-            "(its settings, variance state and empty maps), spread over the "
-            f"SKU's pairs, of which this workload has {per_sku:.1f} per SKU. "
-            "SKUs stocked in fewer warehouses cost more per pair."
+            "(its variance state and empty maps), spread over the SKU's pairs, "
+            f"of which this workload has {per_sku:.1f} per SKU. SKUs stocked in "
+            "fewer warehouses cost more per pair."
         )
     if not notes:
         return []

@@ -42,12 +42,17 @@ from invsync.metrics import (
     observe_atp,
     observe_dead_letter,
     observe_decode_failure,
-    observe_event,
+    observe_events,
     observe_exception,
     observe_freshness,
 )
 from invsync.topics import event_key
-from operators.freshness import FreshnessSettings, freshness_builder, warehouse_of
+from operators.freshness import (
+    FreshnessSettings,
+    freshness_builder,
+    warehouse_of,
+    with_start_markers,
+)
 from operators.order_versions import (
     OrderRetention,
     order_key,
@@ -96,16 +101,10 @@ def build_core(
     """
     if order_retention is None:
         order_retention = OrderRetention(settings.state.dedup_retention)
-    decoded = op.map("decode", raw, decode_record)
+    decoded = op.flat_map_batch("decode", raw, decode_batch)
     split = op.branch("split_decode_failures", decoded, _is_dead_letter)
     decode_failures = cast(Stream[DeadLetter], split.trues)
     events = cast(Stream[CanonicalEvent], split.falses)
-    op.inspect("observe_events", events, lambda _s, e: observe_event(e))
-    op.inspect(
-        "observe_decode_failures",
-        decode_failures,
-        lambda _s, d: observe_decode_failure(d),
-    )
 
     by_kind = op.branch(
         "split_warehouse_settings", events, lambda e: isinstance(e, WarehouseSetting)
@@ -143,11 +142,28 @@ def build_core(
     _route_outputs(outputs, decode_failures, extra_dead_letters, sinks)
 
 
+def decode_batch(records: list[RawRecord]) -> list[CanonicalEvent | DeadLetter]:
+    """Decode a batch of input records and count them in the metrics."""
+    decoded = [decode_record(record) for record in records]
+    events: list[CanonicalEvent] = []
+    for item in decoded:
+        if isinstance(item, DeadLetter):
+            observe_decode_failure(item)
+        else:
+            events.append(item)
+    observe_events(events)
+    return decoded
+
+
 def _add_freshness(
     events: Stream[CanonicalEvent], settings: FreshnessSettings, sinks: FlowSinks
 ) -> None:
     named = op.filter("freshness_events", events, lambda e: warehouse_of(e) is not None)
-    by_warehouse = op.key_on("key_by_warehouse", named, lambda e: warehouse_of(e) or "")
+    # Start markers make warehouses without events since the start go stale too.
+    marked = with_start_markers(named, settings)
+    by_warehouse = op.key_on(
+        "key_by_warehouse", marked, lambda e: warehouse_of(e) or ""
+    )
     changes = op.key_rm(
         "unkey_freshness",
         op.stateful_batch("freshness", by_warehouse, freshness_builder(settings)),

@@ -32,7 +32,7 @@ from invsync.events import (
     VarianceAlert,
     WarehouseFreshness,
 )
-from invsync.logs import configure_from_env, origin_fields
+from invsync.logs import configure_from_env, dead_letter_fields
 from invsync.topics import Topics
 from operators.freshness import FreshnessSettings
 from operators.variance import alert_key
@@ -64,13 +64,7 @@ def to_raw(
 def kafka_error_letter(error: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
     """Turn a consumer error into a dead letter, keeping the message bytes."""
     origin = _origin(error.msg)
-    logger.error(
-        "Kafka consumer error at %s: %s",
-        origin,
-        error.err,
-        extra={**origin_fields(origin), "error_class": "kafka_error"},
-    )
-    return DeadLetter(
+    letter = DeadLetter(
         dead_letter_id=stable_id("kafka_error", origin, str(error.err)),
         error_class="kafka_error",
         message=f"consumer error at {origin}: {error.err}",
@@ -79,6 +73,13 @@ def kafka_error_letter(error: KafkaError[bytes | None, bytes | None]) -> DeadLet
         origin=origin,
         failed_at=datetime.now(UTC),
     )
+    logger.error(
+        "Kafka consumer error at %s: %s; the message goes to the dead letters",
+        origin,
+        error.err,
+        extra=dead_letter_fields(letter),
+    )
+    return letter
 
 
 class _EncodingPartition(StatelessSinkPartition[RecordT], Generic[RecordT]):
@@ -127,7 +128,9 @@ def kafka_sinks(config: InvsyncConfig) -> FlowSinks:
 
     return FlowSinks(
         atp=RedisAtpSink.from_config(config.redis),
-        warehouse_settings=WarehouseFlagSink.from_config(config.redis),
+        warehouse_settings=WarehouseFlagSink.from_warehouses(
+            config.redis, config.warehouses
+        ),
         postings=AvroKafkaSink[ErpPosting](
             checked(topics.postings, "postings"), lambda p: f"{p.sku}|{p.warehouse}"
         ),
@@ -168,7 +171,10 @@ def kafka_flow(
         brokers=config.kafka.brokers,
         topics=topics.inputs(),
         tail=tail,
-        add_config=dict(config.kafka.client_config),
+        # librdkafka's own log lines, such as failed broker connections, go
+        # through Python logging, so they are formatted, masked and rate-limited.
+        # confluent-kafka takes a Logger there; Bytewax annotates only strings.
+        add_config={**config.kafka.client_config, "logger": logger},  # type: ignore[dict-item]
         batch_size=batch_size,
     )
     raw = op.map("to_raw", consumed.oks, to_raw)
@@ -179,7 +185,7 @@ def kafka_flow(
         sinks or kafka_sinks(config),
         extra_dead_letters=errors,
         freshness=(
-            FreshnessSettings(config.freshness) if config.freshness.enabled else None
+            FreshnessSettings.from_config(config) if config.freshness.enabled else None
         ),
     )
     return flow

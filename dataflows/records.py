@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from invsync.avro import DecodeError, decode
 from invsync.events import INPUT_EVENT_TYPES, CanonicalEvent, DeadLetter
-from invsync.logs import origin_fields
+from invsync.logs import dead_letter_fields
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
@@ -28,28 +28,15 @@ def decode_record(record: RawRecord) -> CanonicalEvent | DeadLetter:
     try:
         event = decode(record.value)
     except DecodeError as exc:
-        logger.warning(
-            "dead letter %s at %s: %s",
-            exc.error_class,
-            record.origin,
-            exc,
-            extra={**origin_fields(record.origin), "error_class": exc.error_class},
-        )
         return _dead_letter(record, exc.error_class, str(exc))
     if not isinstance(event, INPUT_EVENT_TYPES):
         msg = f"{type(event).__name__} is an output record, not an input event"
-        logger.warning(
-            "dead letter unexpected_type at %s: %s",
-            record.origin,
-            msg,
-            extra={**origin_fields(record.origin), "error_class": "unexpected_type"},
-        )
         return _dead_letter(record, "unexpected_type", msg)
     return event
 
 
 def _dead_letter(record: RawRecord, error_class: str, message: str) -> DeadLetter:
-    return DeadLetter(
+    letter = DeadLetter(
         dead_letter_id=stable_id("decode", record.origin, error_class),
         error_class=error_class,
         message=message,
@@ -58,3 +45,11 @@ def _dead_letter(record: RawRecord, error_class: str, message: str) -> DeadLette
         origin=record.origin,
         failed_at=datetime.now(UTC),
     )
+    logger.warning(
+        "dead letter %s at %s: %s",
+        error_class,
+        record.origin,
+        message,
+        extra=dead_letter_fields(letter),
+    )
+    return letter

@@ -53,10 +53,17 @@ class ClusterRun:
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes:
+        for index, process in enumerate(self.processes):
             try:
                 process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
+                logger.warning(
+                    "dataflow process %d pid %d did not exit within %.0f s of "
+                    "SIGTERM; killing it",
+                    index,
+                    process.pid,
+                    STOP_TIMEOUT,
+                )
                 process.kill()
                 process.wait()
 

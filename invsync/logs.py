@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
+from invsync.avro import DecodeError, decode
 from invsync.config import InvsyncConfig
+from invsync.events import CanonicalEvent, DeadLetter
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +33,26 @@ CONTEXT_FIELDS = (
     "topic",
     "partition",
     "offset",
+    "origin",
+    "partner",
     "sku",
     "warehouse",
     "event_id",
+    "order_id",
+    "posting_id",
+    "alert_id",
+    "posting_ids",
+    "exception_id",
+    "dead_letter_id",
     "error_class",
+    "attempt",
     "step_id",
     "worker",
-    "origin",
 )
-"""Fields a log call may pass in ``extra`` and the JSON output carries."""
+"""Fields a log call may pass in ``extra`` and the JSON output carries.
+
+``docs/operations.md`` describes each field.
+"""
 
 MASK = "***"
 _HANDLER_NAME = "invsync"
@@ -160,6 +173,72 @@ def origin_fields(origin: str) -> dict[str, Any]:
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
         return {"topic": parts[0], "partition": int(parts[1]), "offset": int(parts[2])}
     return {"origin": origin}
+
+
+def dead_letter_fields(letter: DeadLetter) -> dict[str, Any]:
+    """Return the log context of a dead letter.
+
+    The context is its id, class and origin, plus partner, event id and SKU
+    when the letter has them.
+    """
+    fields: dict[str, Any] = {
+        "dead_letter_id": letter.dead_letter_id,
+        "error_class": letter.error_class,
+    }
+    if letter.origin:
+        fields.update(origin_fields(letter.origin))
+    if letter.partner is not None:
+        fields["partner"] = letter.partner
+    if letter.event_id is not None:
+        fields["event_id"] = letter.event_id
+    if letter.sku is not None:
+        fields["sku"] = letter.sku
+    return fields
+
+
+def event_fields(event: CanonicalEvent) -> dict[str, Any]:
+    """Return the log context of an event: its id, plus partner, SKU and warehouse.
+
+    Partner, SKU and warehouse are left out when the event has none.
+    """
+    fields: dict[str, Any] = {"event_id": event.event_id}
+    for name in ("partner", "sku", "warehouse"):
+        value = getattr(event, name, None)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+_RECORD_ID_FIELDS = (
+    "posting_id",
+    "alert_id",
+    "exception_id",
+    "dead_letter_id",
+    "event_id",
+    "order_id",
+    "sku",
+    "warehouse",
+)
+
+
+def record_fields(value: bytes | None) -> dict[str, Any]:
+    """Return the ids of an Avro-encoded invsync record, for a log about it.
+
+    Decodes the record, so it is meant for rare logs such as a failed delivery.
+    Bytes that are not an invsync record return no fields.
+    """
+    if not value:
+        return {}
+    try:
+        record = decode(value)
+    except DecodeError:
+        return {}
+    fields: dict[str, Any] = {}
+    for name in _RECORD_ID_FIELDS:
+        found = getattr(record, name, None)
+        if isinstance(found, str):
+            fields[name] = found
+    return fields
 
 
 def configure_logging(

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import cache
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -106,16 +107,48 @@ FRESHNESS_ALERTS = Counter(
 
 def observe_event(event: CanonicalEvent, now: datetime | None = None) -> None:
     """Count one decoded input event and record its lag and warehouse."""
+    observe_events([event], now)
+
+
+def observe_events(
+    events: Iterable[CanonicalEvent], now: datetime | None = None
+) -> None:
+    """Count a batch of decoded input events and record their lag and warehouses.
+
+    The batch shares one processing time, counters are incremented once per
+    label set, and each warehouse's last-event time is set once per batch.
+    """
     processed = now or datetime.now(UTC)
-    source = event.source.value
-    EVENTS_CONSUMED.labels(source=source, event_type=type(event).__name__).inc()
-    EVENT_LAG.labels(source=source).observe(
-        max(0.0, (processed - event.event_time).total_seconds())
-    )
-    warehouse = getattr(event, "warehouse", None)
-    if warehouse:
-        WAREHOUSE_LAST_EVENT.labels(warehouse=warehouse).set(processed.timestamp())
-        WAREHOUSE_SILENCE.touch(warehouse, processed.timestamp())
+    counts: dict[tuple[str, str], int] = {}
+    warehouses: set[str] = set()
+    for event in events:
+        source = event.source.value
+        label = (source, type(event).__name__)
+        counts[label] = counts.get(label, 0) + 1
+        _lag_child(source).observe(
+            max(0.0, (processed - event.event_time).total_seconds())
+        )
+        warehouse = getattr(event, "warehouse", None)
+        if warehouse:
+            warehouses.add(warehouse)
+    for (source, event_type), count in counts.items():
+        _consumed_child(source, event_type).inc(count)
+    stamp = processed.timestamp()
+    for warehouse in warehouses:
+        WAREHOUSE_LAST_EVENT.labels(warehouse=warehouse).set(stamp)
+        WAREHOUSE_SILENCE.touch(warehouse, stamp)
+
+
+@cache
+def _consumed_child(source: str, event_type: str) -> Counter:
+    # Looking up a labelled child costs more than the increment; the label sets
+    # are few (sources times event types), so the children are kept.
+    return EVENTS_CONSUMED.labels(source=source, event_type=event_type)
+
+
+@cache
+def _lag_child(source: str) -> Histogram:
+    return EVENT_LAG.labels(source=source)
 
 
 def observe_decode_failure(letter: DeadLetter) -> None:

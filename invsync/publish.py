@@ -44,7 +44,9 @@ class Publisher:
         delivered = 0
         for topic, items in batches.items():
             delivered += self._producer(topic).produce_batch(items)
-            logger.info("published %d records to %s", len(items), topic)
+            logger.info(
+                "published %d records to %s", len(items), topic, extra={"topic": topic}
+            )
         return delivered
 
     def _producer(self, topic: str) -> CheckedKafkaProducer:

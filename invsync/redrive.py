@@ -69,11 +69,17 @@ def read_dead_letters(
             letters.append(decode_as(record.value, DeadLetter))
         except DecodeError as exc:
             logger.error(
-                "undecodable record on %s at partition %d offset %d: %s",
+                "undecodable record on %s at partition %d offset %d: %s; skipped",
                 topic,
                 record.partition,
                 record.offset,
                 exc,
+                extra={
+                    "topic": topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error_class": exc.error_class,
+                },
             )
     return letters
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from invsync.events import OrderLine
+from operators.pickling import TupleState
 
 Version = tuple[datetime, int]
 
 
 @dataclass
-class LineState:
+class LineState(TupleState):
     """One order line of one SKU, merged from every source that reports on it.
 
     ``priority`` orders lines for backorders: the (event time, event id) of the

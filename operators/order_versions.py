@@ -200,10 +200,12 @@ class OrderVersionsLogic(StatefulBatchLogic[OrderLine, OrderLine, OrderVersions]
     def _keep_or_discard(self) -> bool:
         if self._retention is None or not self._retention.is_expired(self._state):
             return StatefulBatchLogic.RETAIN
+        latest = self._state.latest_event
         logger.debug(
             "dropping order state: last event %s, step at %s",
             self._state.newest_event_time,
             self._retention.newest,
+            extra={"order_id": None if latest is None else latest.order_id},
         )
         return StatefulBatchLogic.DISCARD
 

@@ -39,14 +39,20 @@ from invsync.events import (
     VarianceAlert,
     WarehouseAtp,
 )
+from invsync.logs import event_fields
+from operators.backorders import LineKey, LocationQueue, Priority
 from operators.balances import Balance
 from operators.order_lines import LineState, line_id_key
+from operators.pickling import TupleState
 from operators.variance import VarianceSettings, VarianceState
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
 
 OutputRecord = ErpPosting | InventoryException | DeadLetter | VarianceAlert
+Location = str | None
+# What one line adds to its location's totals: (location, reserved, backordered).
+Contribution = tuple[Location, int, int]
 
 # ERP stock types: a status change posts only when it crosses between them.
 _ERP_STOCK_TYPE = {
@@ -79,7 +85,7 @@ class StateSettings:
 
 
 @dataclass
-class Advice:
+class Advice(TupleState):
     """Inbound supply advised by one document at one warehouse."""
 
     advised: int = 0
@@ -94,7 +100,7 @@ class Advice:
 
 
 @dataclass
-class Transfer:
+class Transfer(TupleState):
     """Both legs of one stock transfer of this SKU."""
 
     origin: str | None = None
@@ -110,7 +116,7 @@ class Transfer:
 
 
 @dataclass
-class WarehouseState:
+class WarehouseState(TupleState):
     """Balances and settings of one SKU in one warehouse."""
 
     balances: dict[StockStatus, Balance] = field(default_factory=dict)
@@ -121,15 +127,30 @@ class WarehouseState:
     channel_as_of: tuple[datetime, str] | None = None
     oversold: int = 0
     watermark: datetime | None = None
+    fold_due: datetime | None = None
+
+    def __setstate__(self, state: tuple[object, ...] | dict[str, object]) -> None:
+        """Restore a pickled warehouse state; an older one gets no fold time."""
+        if isinstance(state, dict):
+            state.setdefault("fold_due", None)
+        super().__setstate__(state)
 
     def advance(self, event_time: datetime, lateness: timedelta) -> None:
-        """Move the warehouse's clock forward and fold movements past the horizon."""
+        """Move the warehouse's clock forward and fold movements past the horizon.
+
+        Folding walks the listed movements, so it runs once per sixteenth of
+        the lateness window of event time. Folding later changes no quantity;
+        it only keeps movements listed a little longer.
+        """
         if self.watermark is not None and event_time <= self.watermark:
             return
         self.watermark = event_time
         horizon = event_time - lateness
+        if self.fold_due is not None and horizon < self.fold_due:
+            return
         for balance in self.balances.values():
             balance.fold_before(horizon)
+        self.fold_due = horizon + lateness / 16
 
     def balance(self, status: StockStatus) -> Balance:
         """Return the balance of one status, creating it at zero."""
@@ -140,19 +161,25 @@ class WarehouseState:
 
     def on_hand(self) -> int:
         """Return on hand over every status."""
-        return sum(b.quantity() for b in self.balances.values())
+        return self.totals()[0]
 
     def held(self) -> int:
         """Return on hand in non-sellable statuses."""
-        return sum(
-            b.quantity()
-            for status, b in self.balances.items()
-            if status not in SELLABLE_STATUSES
-        )
+        return self.totals()[1]
+
+    def totals(self) -> tuple[int, int]:
+        """Return (on hand over every status, on hand in non-sellable statuses)."""
+        on_hand = held = 0
+        for status, balance in self.balances.items():
+            quantity = balance.quantity()
+            on_hand += quantity
+            if status not in SELLABLE_STATUSES:
+                held += quantity
+        return on_hand, held
 
 
 @dataclass
-class SkuState:
+class SkuState(TupleState):
     """Everything the operator keeps for one SKU, across its warehouses."""
 
     sku: str
@@ -168,12 +195,97 @@ class SkuState:
     unallocated_backordered: int = 0
     variance: VarianceState = field(default_factory=VarianceState)
     next_prune: datetime | None = None
+    # Indexes derived from ``lines``, kept so that a batch costs time in
+    # proportion to the lines it touches, not to every line the SKU holds:
+    # the open lines of each location, the priority each open line is listed
+    # under, the counted contribution of lines changed in this batch, and the
+    # lines of orders with order-level shipments. Rebuilt after unpickling and
+    # never pickled.
+    queues: dict[Location, LocationQueue] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    listed: dict[LineKey, Priority] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    dirty: dict[LineKey, Contribution] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    unattributed_lines: dict[str, list[LineKey]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        """Restore a pickled state; one pickled before variance detection gets none."""
-        state.setdefault("variance", VarianceState())
-        state.setdefault("next_prune", None)
-        self.__dict__.update(state)
+    # The settings come from the configuration of the run that restores the
+    # state, so they are not pickled; neither are the derived indexes.
+    not_pickled = ("settings",)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        """Return the fields to pickle."""
+        self._flush_lines()
+        return super().__getstate__()
+
+    def __setstate__(self, state: tuple[object, ...] | dict[str, object]) -> None:
+        """Restore a pickled state with default settings; the caller sets its own.
+
+        A state pickled as a dict before variance detection gets none.
+        """
+        if isinstance(state, dict):
+            state.setdefault("variance", VarianceState())
+            state.setdefault("next_prune", None)
+            state.setdefault("settings", StateSettings())
+            for name in ("queues", "listed", "dirty", "unattributed_lines"):
+                state.pop(name, None)
+        else:
+            self.settings = StateSettings()
+        super().__setstate__(state)
+        self._rebuild_indexes()
+
+    def _rebuild_indexes(self) -> None:
+        self.queues = {}
+        self.listed = {}
+        self.dirty = {}
+        self.unattributed_lines = {}
+        for key, line in self.lines.items():
+            self._count(key, line)
+        for order_id in self.unattributed:
+            self.unattributed_lines[order_id] = [
+                key for key in self.lines if key[0] == order_id
+            ]
+
+    def _queue(self, location: Location) -> LocationQueue:
+        found = self.queues.get(location)
+        if found is None:
+            found = self.queues[location] = LocationQueue()
+        return found
+
+    def _count(self, key: LineKey, line: LineState) -> None:
+        """Add a line's current contribution to its location's queue."""
+        reserved, backordered = line.reserved, line.backordered
+        if reserved == 0 and backordered == 0:
+            return
+        queue = self._queue(line.location)
+        queue.reserved += reserved
+        queue.backordered += backordered
+        priority = line_priority(line)
+        queue.add(priority)
+        self.listed[key] = priority
+
+    def _mark(self, key: LineKey, line: LineState) -> None:
+        """Remember a line's counted contribution before its first change."""
+        if key not in self.dirty:
+            self.dirty[key] = (line.location, line.reserved, line.backordered)
+
+    def _flush_lines(self) -> None:
+        """Move the contributions of changed lines from their old to new values."""
+        for key, (location, reserved, backordered) in self.dirty.items():
+            if reserved or backordered:
+                queue = self.queues[location]
+                queue.reserved -= reserved
+                queue.backordered -= backordered
+                queue.remove(self.listed.pop(key))
+            line = self.lines.get(key)
+            if line is not None:
+                self._count(key, line)
+        self.dirty.clear()
 
     # Applying events.
 
@@ -295,6 +407,7 @@ class SkuState:
             self.sku,
             event.event_id,
             reason,
+            extra={**event_fields(event), "error_class": "future_event_time"},
         )
         return DeadLetter(
             dead_letter_id=stable_id("future_event_time", event.event_id),
@@ -315,6 +428,7 @@ class SkuState:
             self.sku,
             event.event_id,
             reason,
+            extra={**event_fields(event), "error_class": "too_late"},
         )
         return DeadLetter(
             dead_letter_id=stable_id("too_late", event.event_id),
@@ -336,10 +450,17 @@ class SkuState:
         return found
 
     def _line(self, order_id: str, line_id: str) -> LineState:
+        """Return a line to change, creating it; its old contribution is kept."""
         key = (order_id, line_id)
         found = self.lines.get(key)
         if found is None:
             found = self.lines[key] = LineState(order_id=order_id, line_id=line_id)
+            self.dirty.setdefault(key, (None, 0, 0))
+            waiting = self.unattributed_lines.get(order_id)
+            if waiting is not None:
+                waiting.append(key)
+        else:
+            self._mark(key, found)
         return found
 
     def _apply_movement(self, event: InventoryMovement) -> list[OutputRecord]:
@@ -383,28 +504,28 @@ class SkuState:
         # by _spread_unattributed, so lines that arrive later still receive it.
         shipped, _ = self.unattributed.get(event.order_id, (0, event.event_time))
         self.unattributed[event.order_id] = (shipped + event.quantity, event.event_time)
+        if event.order_id not in self.unattributed_lines:
+            self.unattributed_lines[event.order_id] = [
+                key for key in self.lines if key[0] == event.order_id
+            ]
 
     def _spread_unattributed(self) -> None:
         """Spread order-level shipments over the order's lines in line-id order."""
-        for line in self.lines.values():
-            line.spread_shipped = 0
-        if not self.unattributed:
-            return
-        by_order: dict[str, list[LineState]] = {}
-        for line in self.lines.values():
-            if line.order_id in self.unattributed:
-                by_order.setdefault(line.order_id, []).append(line)
-        for order_id, lines in by_order.items():
+        for order_id, keys in self.unattributed_lines.items():
             remaining = self.unattributed[order_id][0]
-            for line in sorted(
-                lines, key=lambda candidate: line_id_key(candidate.line_id)
-            ):
+            present = [key for key in keys if key in self.lines]
+            if len(present) != len(keys):
+                keys[:] = present
+            for key in sorted(present, key=lambda k: line_id_key(k[1])):
+                line = self.lines[key]
                 # Room is what the warehouse has not yet shipped against the line;
                 # channel fulfillments report the same parcels, so they do not
                 # reduce it.
                 room = max(0, line.ordered - line.cancelled - line.warehouse_shipped)
                 take = min(remaining, room)
-                line.spread_shipped = take
+                if take != line.spread_shipped:
+                    self._mark(key, line)
+                    line.spread_shipped = take
                 remaining -= take
 
     def _apply_transfer(self, event: InventoryMovement) -> None:
@@ -469,6 +590,7 @@ class SkuState:
                     event.warehouse,
                     entry.stock_status.value,
                     event.event_id,
+                    extra=event_fields(event),
                 )
 
     def _apply_advice(self, event: SupplyAdvice) -> None:
@@ -507,13 +629,17 @@ class SkuState:
         assert self.watermark is not None
         dedup_horizon = self.watermark - self.settings.dedup_retention
         self.seen = {k: t for k, t in self.seen.items() if t >= dedup_horizon}
-        self.lines = {
-            key: line
-            for key, line in self.lines.items()
-            if line.reserved > 0
-            or line.last_event_time is None
-            or line.last_event_time >= dedup_horizon
-        }
+        kept: dict[LineKey, LineState] = {}
+        for key, line in self.lines.items():
+            if (
+                line.reserved > 0
+                or line.last_event_time is None
+                or line.last_event_time >= dedup_horizon
+            ):
+                kept[key] = line
+            else:
+                self._mark(key, line)
+        self.lines = kept
         self.advices = {
             key: advice
             for key, advice in self.advices.items()
@@ -521,11 +647,16 @@ class SkuState:
             or advice.last_event_time is None
             or advice.last_event_time >= dedup_horizon
         }
+        orders_with_lines = {order_id for order_id, _ in self.lines}
         self.unattributed = {
             order_id: entry
             for order_id, entry in self.unattributed.items()
-            if entry[1] >= dedup_horizon
-            or any(line.order_id == order_id for line in self.lines.values())
+            if entry[1] >= dedup_horizon or order_id in orders_with_lines
+        }
+        self.unattributed_lines = {
+            order_id: keys
+            for order_id, keys in self.unattributed_lines.items()
+            if order_id in self.unattributed
         }
         self.transfers = {
             key: transfer
@@ -540,7 +671,8 @@ class SkuState:
 
     def _capacity(self, code: str) -> int:
         warehouse = self.warehouses[code]
-        return max(0, warehouse.on_hand() - warehouse.held() - warehouse.safety_stock)
+        on_hand, held = warehouse.totals()
+        return max(0, on_hand - held - warehouse.safety_stock)
 
     def settle(self, trigger: CanonicalEvent) -> list[OutputRecord]:
         """Mark backorders per warehouse and for unallocated demand.
@@ -551,64 +683,54 @@ class SkuState:
         the exception records carry.
         """
         self._spread_unattributed()
-        outputs: list[OutputRecord] = []
-        by_location: dict[str | None, list[LineState]] = {}
-        for line in self.lines.values():
-            if line.reserved > 0 or line.backordered > 0:
-                by_location.setdefault(line.location, []).append(line)
-        for code in by_location:
-            if code is not None:
+        self._flush_lines()
+        for code, queue in self.queues.items():
+            if code is not None and queue.entries:
                 self._warehouse(code)
 
+        outputs: list[OutputRecord] = []
         free_total = 0
         for code in sorted(self.warehouses):
-            lines = by_location.get(code, [])
             capacity = self._capacity(code)
-            outputs.extend(self._serve(lines, capacity, code, trigger))
-            reserved = sum(line.reserved for line in lines)
-            free_total += max(0, capacity - reserved)
+            outputs.extend(self._serve(code, capacity, trigger))
+            free_total += max(0, capacity - self._reserved(code))
             outputs.extend(self._check_oversell(code, trigger))
 
-        unallocated = by_location.get(None, [])
-        outputs.extend(self._serve(unallocated, free_total, None, trigger))
-        self.unallocated_backordered = sum(line.backordered for line in unallocated)
+        outputs.extend(self._serve(None, free_total, trigger))
+        self.unallocated_backordered = self._backordered(None)
         return outputs
 
     def _serve(
-        self,
-        lines: Iterable[LineState],
-        capacity: int,
-        code: str | None,
-        trigger: CanonicalEvent,
+        self, code: Location, capacity: int, trigger: CanonicalEvent
     ) -> list[OutputRecord]:
+        queue = self.queues.get(code)
+        if queue is None:
+            return []
         outputs: list[OutputRecord] = []
-        remaining = capacity
-        ordered = sorted(lines, key=_line_priority)
-        for line in ordered:
-            served = min(line.reserved, remaining)
-            remaining -= served
-            backordered = line.reserved - served
-            if backordered != line.backordered:
-                line.backordered = backordered
-                outputs.append(
-                    InventoryException(
-                        exception_id=stable_id(
-                            "backorder",
-                            self.sku,
-                            line.order_id,
-                            line.line_id,
-                            backordered,
-                            trigger.event_id,
-                        ),
-                        kind=ExceptionKind.BACKORDER,
-                        sku=self.sku,
-                        warehouse=code,
-                        order_id=line.order_id,
-                        line_id=line.line_id,
-                        quantity=backordered,
-                        event_time=trigger.event_time,
-                    )
+
+        def record(line: LineState, backordered: int) -> None:
+            outputs.append(
+                InventoryException(
+                    exception_id=stable_id(
+                        "backorder",
+                        self.sku,
+                        line.order_id,
+                        line.line_id,
+                        backordered,
+                        trigger.event_id,
+                    ),
+                    kind=ExceptionKind.BACKORDER,
+                    sku=self.sku,
+                    warehouse=code,
+                    order_id=line.order_id,
+                    line_id=line.line_id,
+                    quantity=backordered,
+                    event_time=trigger.event_time,
                 )
+            )
+
+        for key in queue.settle(capacity, self.lines, record):
+            queue.drop(self.listed.pop(key))
         return outputs
 
     def _check_oversell(self, code: str, trigger: CanonicalEvent) -> list[OutputRecord]:
@@ -630,12 +752,17 @@ class SkuState:
             )
         ]
 
-    def _reserved(self, code: str) -> int:
-        return sum(
-            line.reserved for line in self.lines.values() if line.location == code
-        )
+    def _reserved(self, code: Location) -> int:
+        queue = self.queues.get(code)
+        return 0 if queue is None else queue.reserved
+
+    def _backordered(self, code: Location) -> int:
+        queue = self.queues.get(code)
+        return 0 if queue is None else queue.backordered
 
     def _inbound(self, code: str) -> int:
+        if not self.advices and not self.transfers:
+            return 0
         advised = sum(
             advice.inbound for (wh, _), advice in self.advices.items() if wh == code
         )
@@ -648,43 +775,36 @@ class SkuState:
 
     def _atp(self, code: str) -> int:
         warehouse = self.warehouses[code]
-        return (
-            warehouse.on_hand()
-            - warehouse.held()
-            - self._reserved(code)
-            - warehouse.safety_stock
-        )
+        on_hand, held = warehouse.totals()
+        return on_hand - held - self._reserved(code) - warehouse.safety_stock
 
     def warehouse_atp(self, code: str) -> WarehouseAtp:
         """Return the balances and ATP of one warehouse."""
         warehouse = self.warehouses[code]
-        atp = self._atp(code)
+        on_hand, held = warehouse.totals()
+        reserved = self._reserved(code)
+        atp = on_hand - held - reserved - warehouse.safety_stock
         return WarehouseAtp(
             warehouse=code,
-            on_hand=warehouse.on_hand(),
-            held=warehouse.held(),
-            reserved=self._reserved(code),
+            on_hand=on_hand,
+            held=held,
+            reserved=reserved,
             safety_stock=warehouse.safety_stock,
             inbound=self._inbound(code),
             atp=atp,
             available=max(0, atp),
-            backordered=sum(
-                line.backordered
-                for line in self.lines.values()
-                if line.location == code
-            ),
+            backordered=self._backordered(code),
             channel_available=warehouse.channel_available,
         )
 
     def unallocated_demand(self) -> int:
         """Return open reservations of lines with no warehouse."""
-        return sum(
-            line.reserved for line in self.lines.values() if line.location is None
-        )
+        return self._reserved(None)
 
     def atp_record(self) -> AtpRecord:
         """Return the SKU's current ATP record with its version."""
         self._spread_unattributed()
+        self._flush_lines()
         for transfer in self.transfers.values():
             if transfer.destination is not None:
                 self._warehouse(transfer.destination)
@@ -704,7 +824,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _line_priority(line: LineState) -> tuple[datetime, str, str, str]:
+def line_priority(line: LineState) -> Priority:
     """Sort key of backorder priority; lines with no order version come last."""
     when, event_id = line.priority or (_NEVER, "")
     return (when, event_id, line.order_id, line.line_id)

@@ -27,6 +27,8 @@ from invsync.events import (
     VarianceAlert,
     VarianceCause,
 )
+from invsync.logs import event_fields
+from operators.pickling import TupleState
 from sources.base import stable_id
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ class VarianceSettings:
 
 
 @dataclass
-class PostingEntry:
+class PostingEntry(TupleState):
     """One emitted posting, its effect per ERP stock type and its acknowledgment."""
 
     posting_id: str
@@ -128,7 +130,7 @@ class PostingEntry:
 
 
 @dataclass
-class CountEntry:
+class CountEntry(TupleState):
     """A WMS count that changed on hand without a posting."""
 
     as_of: datetime
@@ -136,7 +138,7 @@ class CountEntry:
 
 
 @dataclass
-class OpenAlert:
+class OpenAlert(TupleState):
     """The alert of one key while it is open."""
 
     alert_id: str
@@ -147,7 +149,7 @@ class OpenAlert:
 
 
 @dataclass
-class ErpView:
+class ErpView(TupleState):
     """The latest ERP balances of one warehouse, all with one as-of time."""
 
     as_of: datetime | None = None
@@ -161,7 +163,7 @@ class ErpView:
 
 
 @dataclass
-class WarehouseHistory:
+class WarehouseHistory(TupleState):
     """Postings, counts and the ERP view of one SKU in one warehouse."""
 
     postings: list[PostingEntry] = field(default_factory=list)
@@ -171,7 +173,7 @@ class WarehouseHistory:
 
 
 @dataclass
-class TransferEntry:
+class TransferEntry(TupleState):
     """Both legs of one transfer, as far as variance detection needs them."""
 
     origin: str | None = None
@@ -233,7 +235,7 @@ def _add(target: Effects, effects: Mapping[str, int], sign: int = 1) -> None:
 
 
 @dataclass
-class VarianceState:
+class VarianceState(TupleState):
     """Variance history and open alerts of one SKU across its warehouses."""
 
     warehouses: dict[str, WarehouseHistory] = field(default_factory=dict)
@@ -319,6 +321,7 @@ class VarianceState:
                 snapshot.as_of.isoformat(),
                 view.as_of.isoformat(),
                 snapshot.event_id,
+                extra=event_fields(snapshot),
             )
             return False
         if view.as_of is None or snapshot.as_of > view.as_of:
@@ -534,6 +537,11 @@ class VarianceState:
             transfer_id,
             entry.shipped,
             entry.received,
+            extra={
+                "sku": sku,
+                "warehouse": entry.destination,
+                "alert_id": alert.alert_id,
+            },
         )
         return [
             VarianceAlert(
@@ -682,6 +690,12 @@ def _emit(record: VarianceAlert, alert: OpenAlert, state: AlertState) -> Varianc
         record.cause.value,
         record.variance,
         alert.alert_id,
+        extra={
+            "sku": record.sku,
+            "warehouse": record.warehouse,
+            "alert_id": alert.alert_id,
+            "posting_ids": record.explaining_posting_ids or None,
+        },
     )
     return record.model_copy(
         update={

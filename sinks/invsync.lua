@@ -136,6 +136,45 @@ local function set_warehouses(keys, args)
   return written
 end
 
+-- Set warehouse stale flags in one bucket's warehouses hash.
+--
+-- KEYS[1]: a warehouses hash.
+-- ARGV: triples of warehouse code, flag ('1' stale, '0' fresh) and the time
+-- the freshness step detected the change, in epoch milliseconds. The flag and
+-- its time go to the fields '<code>:stale' and '<code>:stale_t'. A flag is
+-- written unless the stored time of that warehouse is later, so a replayed
+-- older change never overrides a newer one. At an equal time the later call
+-- wins.
+-- Returns one element per triple, in argument order: 1 if written, else 0.
+local function set_stale(keys, args)
+  if #args % 3 ~= 0 then
+    error('invalid arguments: expected code, flag, detection time triples, got '
+      .. #args .. ' arguments')
+  end
+
+  local written = {}
+  for position = 1, #args, 3 do
+    local code = args[position]
+    local flag = args[position + 1]
+    local detected_ms = to_integer(args[position + 2], 'detection time')
+    if flag ~= '1' and flag ~= '0' then
+      error('invalid stale flag for warehouse ' .. code .. ': ' .. flag
+        .. ' (expected 1 or 0)')
+    end
+
+    local time_field = code .. ':stale_t'
+    local stored_ms = redis.call('HGET', keys[1], time_field)
+    if not stored_ms
+        or to_integer(stored_ms, 'stored detection time') <= detected_ms then
+      redis.call('HSET', keys[1], code .. ':stale', flag, time_field, detected_ms)
+      table.insert(written, 1)
+    else
+      table.insert(written, 0)
+    end
+  end
+  return written
+end
+
 -- Compute the network ATP of one SKU.
 --
 -- KEYS[1]: the SKU's ATP hash. KEYS[2]: the warehouses hash of its bucket.
@@ -208,6 +247,7 @@ end
 
 redis.register_function('invsync_put_atp', put_atp)
 redis.register_function('invsync_set_warehouses', set_warehouses)
+redis.register_function('invsync_set_stale', set_stale)
 redis.register_function{
   function_name = 'invsync_network_atp',
   callback = network_atp,

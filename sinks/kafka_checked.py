@@ -19,6 +19,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Counter
 
+from invsync.logs import record_fields
+
 logger = logging.getLogger(__name__)
 
 KafkaItem = tuple[bytes | None, bytes]
@@ -85,19 +87,31 @@ class _BatchReport:
         # Only the first failure of a batch is logged, and DeliveryError counts all.
         if self.first_error is None:
             logger.error(
-                "delivery to %s partition %s failed: %s",
+                "delivery to %s partition %s failed for key %r: %s",
                 message.topic(),
                 message.partition(),
+                message.key(),
                 error,
+                extra={
+                    **record_fields(message.value()),
+                    "topic": message.topic(),
+                    "partition": message.partition(),
+                    "error_class": error.name(),
+                },
             )
         self.fail(str(error))
 
 
 def _log_client_error(error: KafkaError) -> None:
+    fields = {"error_class": error.name()}
     if error.fatal():
-        logger.error("Kafka producer fatal error: %s", error)
+        logger.error("Kafka producer fatal error: %s", error, extra=fields)
+    elif error.code() == KafkaError._TRANSPORT:
+        # librdkafka's own log line (see "logger" below) already reports each
+        # failed connection, so this repeat of it is kept to debug.
+        logger.debug("Kafka producer error: %s", error, extra=fields)
     else:
-        logger.warning("Kafka producer error: %s", error)
+        logger.warning("Kafka producer error: %s", error, extra=fields)
 
 
 class CheckedKafkaProducer:
@@ -120,6 +134,9 @@ class CheckedKafkaProducer:
             **DEFAULT_PRODUCER_CONFIG,
             **(add_config or {}),
             "error_cb": _log_client_error,
+            # librdkafka's own log lines go through Python logging, so they are
+            # formatted, masked and rate-limited like the project's.
+            "logger": logger,
         }
         self._producer = Producer(config)
         self._topic = topic
@@ -170,7 +187,16 @@ class CheckedKafkaProducer:
                 continue
             except KafkaException as error:
                 if report.first_error is None:
-                    logger.error("producing to %s failed: %s", self._topic, error)
+                    logger.error(
+                        "producing to %s failed: %s",
+                        self._topic,
+                        error,
+                        extra={
+                            **record_fields(value),
+                            "topic": self._topic,
+                            "error_class": error.args[0].name(),
+                        },
+                    )
                 report.fail(str(error.args[0]))
                 return
             self._producer.poll(0)
@@ -260,5 +286,6 @@ class CheckedKafkaSink(DynamicSink[KafkaItem]):
             worker_count,
             self._topic,
             self._role,
+            extra={"step_id": step_id, "worker": worker_index, "topic": self._topic},
         )
         return _CheckedKafkaPartition(producer)

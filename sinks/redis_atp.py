@@ -222,5 +222,6 @@ class RedisAtpSink(RedisSink[AtpRecord]):
             worker_count,
             describe_url(self._url),
             self._key_prefix,
+            extra={"step_id": step_id, "worker": worker_index},
         )
         return _AtpSinkPartition(writer)

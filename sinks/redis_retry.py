@@ -62,6 +62,10 @@ def _log_retry(state: RetryCallState) -> None:
         state.attempt_number,
         error,
         wait_s,
+        extra={
+            "attempt": state.attempt_number,
+            "error_class": type(error).__name__,
+        },
     )
 
 
@@ -69,7 +73,9 @@ def call_with_retry(operation: Callable[[], T], retry_total_s: float) -> T:
     """Call a Redis operation, retrying connection errors with exponential backoff.
 
     Waits start at 0.1 s and double up to 5 s. After ``retry_total_s`` seconds
-    since the first attempt, the last error is raised.
+    since the first attempt, the last error is raised. Each failed attempt that
+    is retried is logged once here, with its attempt number, so callers log
+    nothing for it. The error raised at the end is not logged here.
     """
     retrying = Retrying(
         retry=retry_if_exception_type(RETRYABLE_ERRORS),

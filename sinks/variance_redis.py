@@ -125,5 +125,6 @@ class OpenVarianceSink(RedisSink[VarianceAlert]):
             worker_count,
             describe_url(self._url),
             self._key_prefix,
+            extra={"step_id": step_id, "worker": worker_index},
         )
         return _VariancePartition(writer)

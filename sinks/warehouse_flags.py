@@ -8,13 +8,13 @@ tag. A change writes all copies in one pipeline, one ``FCALL`` per bucket.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bytewax.outputs import StatelessSinkPartition
-from redis.typing import EncodableT, FieldT
 
+from invsync.config import RedisConfig, WarehouseConfig
 from invsync.events import FreshnessState, WarehouseFreshness, WarehouseSetting
 from sinks.redis_layout import (
     BUCKETS,
@@ -30,6 +30,12 @@ from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_library, call_wit
 from sinks.redis_sink import RedisSink
 
 logger = logging.getLogger(__name__)
+
+# Redis function of the library in sinks/invsync.lua that writes stale flags.
+SET_STALE = "invsync_set_stale"
+
+# Event time of the configured initial flags: earlier than any setting's.
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,21 @@ def set_warehouse_active(
         when.isoformat(),
         written,
         BUCKETS,
+        extra={"warehouse": warehouse},
     )
     return written
+
+
+def initial_flags(warehouses: Mapping[str, WarehouseConfig]) -> list[WarehouseFlag]:
+    """Return the configured active flags of ``warehouses`` as of the Unix epoch.
+
+    Every ``WarehouseSetting`` has a later event time, so a flag it wrote is
+    kept when the initial flags are written again.
+    """
+    return [
+        WarehouseFlag(code, warehouse.active, UNIX_EPOCH)
+        for code, warehouse in warehouses.items()
+    ]
 
 
 class _FlagSinkPartition(StatelessSinkPartition[WarehouseSetting]):
@@ -153,7 +172,35 @@ class _FlagSinkPartition(StatelessSinkPartition[WarehouseSetting]):
 
 
 class WarehouseFlagSink(RedisSink[WarehouseSetting]):
-    """Bytewax sink that writes ``WarehouseSetting`` events to the warehouse flags."""
+    """Bytewax sink that writes ``WarehouseSetting`` events to the warehouse flags.
+
+    With ``initial_flags``, worker 0 writes them when the sink is built, so
+    every start of the dataflow, whichever command runs it, sets the
+    configured flags that no setting has overridden.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "invsync:",
+        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
+        initial_flags: Iterable[WarehouseFlag] = (),
+    ) -> None:
+        """Configure the sink. ``RedisSink`` describes the connection arguments."""
+        super().__init__(url, key_prefix, retry_total_s)
+        self._initial_flags = list(initial_flags)
+
+    @classmethod
+    def from_warehouses(
+        cls,
+        config: RedisConfig,
+        warehouses: Mapping[str, WarehouseConfig],
+        retry_total_s: float = DEFAULT_RETRY_TOTAL_S,
+    ) -> WarehouseFlagSink:
+        """Create a sink that also writes the configured flags of ``warehouses``."""
+        return cls(
+            config.url, config.key_prefix, retry_total_s, initial_flags(warehouses)
+        )
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int
@@ -170,13 +217,38 @@ class WarehouseFlagSink(RedisSink[WarehouseSetting]):
             worker_count,
             describe_url(self._url),
             self._key_prefix,
+            extra={"step_id": step_id, "worker": worker_index},
         )
+        if worker_index == 0 and self._initial_flags:
+            written = writer.write(self._initial_flags)
+            logger.info(
+                "wrote the initial flags %s in %d of %d bucket copies (the other "
+                "copies keep a later setting)",
+                ",".join(f"{f.warehouse}={int(f.active)}" for f in self._initial_flags),
+                written,
+                len(self._initial_flags) * BUCKETS,
+                extra={"step_id": step_id, "worker": worker_index},
+            )
         return _FlagSinkPartition(writer)
 
 
 def stale_field(warehouse: str) -> str:
     """Return the warehouses-hash field that contains a warehouse's stale flag."""
     return f"{warehouse}:stale"
+
+
+def latest_changes(changes: Iterable[WarehouseFreshness]) -> list[WarehouseFreshness]:
+    """Keep the change with the latest detection time of each warehouse.
+
+    Of two changes with one warehouse and an equal detection time, the later is
+    kept.
+    """
+    latest: dict[str, WarehouseFreshness] = {}
+    for change in changes:
+        current = latest.get(change.warehouse)
+        if current is None or change.detected_at >= current.detected_at:
+            latest[change.warehouse] = change
+    return list(latest.values())
 
 
 def set_warehouses_stale(
@@ -187,33 +259,43 @@ def set_warehouses_stale(
 ) -> int:
     """Write the stale flags of freshness changes into every bucket.
 
-    The last change of each warehouse wins. The flag is '1' for STALE and '0'
-    for FRESH; ``invsync_network_atp`` reads it. Returns the warehouses written.
+    The flag is '1' for STALE and '0' for FRESH, and ``invsync_network_atp``
+    reads it. ``invsync_set_stale`` writes a change unless the bucket contains a
+    change of the same warehouse with a later ``detected_at``, so a change
+    replayed after recovery never overrides a newer one. Returns how many
+    bucket copies were written, counting each warehouse once per bucket.
     """
-    latest = {change.warehouse: change for change in changes}
+    latest = latest_changes(changes)
     if not latest:
         return 0
-    mapping: dict[FieldT, EncodableT] = {
-        stale_field(code): "1" if change.state is FreshnessState.STALE else "0"
-        for code, change in latest.items()
-    }
+    arguments: list[str | int] = []
+    for change in latest:
+        arguments.append(change.warehouse)
+        arguments.append("1" if change.state is FreshnessState.STALE else "0")
+        arguments.append(_epoch_ms(change.detected_at))
 
-    def send() -> None:
+    def send() -> list[list[int]]:
         pipeline = client.pipeline(transaction=False)
         for bucket in range(BUCKETS):
-            pipeline.hset(warehouses_key(key_prefix, bucket), mapping=mapping)
-        pipeline.execute()
+            key = warehouses_key(key_prefix, bucket)
+            pipeline.fcall(SET_STALE, 1, key, *arguments)
+        replies: list[list[int]] = pipeline.execute()
+        return replies
 
-    call_with_retry(send, retry_total_s)
-    for change in latest.values():
+    replies = call_with_retry(lambda: call_with_library(client, send), retry_total_s)
+    for index, change in enumerate(latest):
+        written = sum(int(reply[index]) for reply in replies)
         logger.info(
-            "marked warehouse %s %s in %d buckets (last event %s)",
+            "marked warehouse %s %s as of %s in %d of %d buckets (last event %s)",
             change.warehouse,
             change.state.value,
+            change.detected_at.isoformat(),
+            written,
             BUCKETS,
             change.last_event_at.isoformat(),
+            extra={"warehouse": change.warehouse, "alert_id": change.alert_id},
         )
-    return len(latest)
+    return sum(int(flag) for reply in replies for flag in reply)
 
 
 class _StaleSinkPartition(StatelessSinkPartition[WarehouseFreshness]):
@@ -235,7 +317,9 @@ class WarehouseStaleSink(RedisSink[WarehouseFreshness]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> _StaleSinkPartition:
-        """Connect and return the worker's partition."""
+        """Connect, load the function library and return the worker's partition."""
+        client = connect(self._url)
+        call_with_retry(lambda: load_library(client), self._retry_total_s)
         logger.info(
             "step %s worker %d/%d writes stale flags to %s under prefix %r",
             step_id,
@@ -243,7 +327,6 @@ class WarehouseStaleSink(RedisSink[WarehouseFreshness]):
             worker_count,
             describe_url(self._url),
             self._key_prefix,
+            extra={"step_id": step_id, "worker": worker_index},
         )
-        return _StaleSinkPartition(
-            connect(self._url), self._key_prefix, self._retry_total_s
-        )
+        return _StaleSinkPartition(client, self._key_prefix, self._retry_total_s)

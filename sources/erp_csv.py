@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from invsync.catalog import Catalog, MappingError
 from invsync.config import ErpCsvConfig
 from invsync.events import ErpBalanceSnapshot, Source, StockStatus
+from invsync.logs import origin_fields
 from sources.base import AdapterInput, AdapterOutput, dead_letter, stable_id
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,13 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
     try:
         columns = _header(header_line, config)
     except _RowError as exc:
-        logger.warning("dead letter %s for %s: %s", exc.error_class, item.origin, exc)
+        logger.warning(
+            "dead letter %s for %s: %s",
+            exc.error_class,
+            item.origin,
+            exc,
+            extra={**origin_fields(item.origin), "error_class": exc.error_class},
+        )
         output.dead_letters.append(
             dead_letter(
                 item,
@@ -66,7 +73,14 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
             output.events.append(_parse_row(row_item, columns, config, catalog))
         except _RowError as exc:
             logger.warning(
-                "dead letter %s for %s: %s", exc.error_class, row_item.origin, exc
+                "dead letter %s for %s: %s",
+                exc.error_class,
+                row_item.origin,
+                exc,
+                extra={
+                    **origin_fields(row_item.origin),
+                    "error_class": exc.error_class,
+                },
             )
             output.dead_letters.append(
                 dead_letter(
@@ -81,6 +95,7 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
         item.origin,
         len(output.events),
         len(output.dead_letters),
+        extra=origin_fields(item.origin),
     )
     return output
 

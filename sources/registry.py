@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from invsync.catalog import Catalog
+from invsync.logs import origin_fields
 from sources.base import Adapter, AdapterInput, AdapterOutput, dead_letter
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,12 @@ def parse_input(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
         try:
             return adapter(item, catalog)
         except Exception as exc:  # an adapter bug must not stop the other inputs
-            logger.exception("adapter %s failed on %s", fmt, item.origin)
+            logger.exception(
+                "adapter %s failed on %s",
+                fmt,
+                item.origin,
+                extra={**origin_fields(item.origin), "error_class": "adapter_error"},
+            )
             message = (
                 f"{item.origin}: the {fmt} adapter failed with "
                 f"{type(exc).__name__}: {exc}; the input is kept for re-drive"
@@ -86,7 +92,11 @@ def parse_input(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
         "pass the format "
         "explicitly if the file is one of these"
     )
-    logger.warning("dead letter unknown_format: %s", message)
+    logger.warning(
+        "dead letter unknown_format: %s",
+        message,
+        extra={**origin_fields(item.origin), "error_class": "unknown_format"},
+    )
     return AdapterOutput(
         dead_letters=[
             dead_letter(

@@ -25,6 +25,7 @@ from invsync.events import (
     InventorySnapshot,
     Source,
 )
+from invsync.logs import origin_fields
 from sources.base import AdapterInput, AdapterOutput, dead_letter
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,14 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
             output.events.append(_parse_line(line_item, catalog))
         except _LineError as exc:
             logger.warning(
-                "dead letter %s for %s: %s", exc.error_class, line_item.origin, exc
+                "dead letter %s for %s: %s",
+                exc.error_class,
+                line_item.origin,
+                exc,
+                extra={
+                    **origin_fields(line_item.origin),
+                    "error_class": exc.error_class,
+                },
             )
             output.dead_letters.append(
                 dead_letter(
@@ -80,6 +88,7 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
         item.origin,
         len(output.events),
         len(output.dead_letters),
+        extra=origin_fields(item.origin),
     )
     return output
 

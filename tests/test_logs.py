@@ -8,17 +8,30 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from invsync.avro import encode
 from invsync.config import InvsyncConfig
+from invsync.events import (
+    DeadLetter,
+    ErpPosting,
+    PostingType,
+    Source,
+    StockStatus,
+    WarehouseHeartbeat,
+)
 from invsync.logs import (
     RepeatFilter,
     SecretFilter,
     configure_logging,
+    dead_letter_fields,
+    event_fields,
     origin_fields,
+    record_fields,
     secrets_of,
 )
 
@@ -119,6 +132,110 @@ def test_json_lines_carry_context(restore_root: None) -> None:
     assert record["offset"] == 42
     assert record["sku"] == "SKU-1"
     assert record["event_id"] == "e1"
+
+
+def test_json_lines_carry_alert_and_attempt(restore_root: None) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", json_lines=True, stream=stream)
+
+    logging.getLogger("invsync.test_logs").warning(
+        "variance OPENED",
+        extra={
+            "alert_id": "a1",
+            "posting_ids": ["p1", "p2"],
+            "attempt": 3,
+            "order_id": None,
+        },
+    )
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+
+    assert record["alert_id"] == "a1"
+    assert record["posting_ids"] == ["p1", "p2"]
+    assert record["attempt"] == 3
+    assert "order_id" not in record
+
+
+def test_dead_letter_fields_of_kafka_origin() -> None:
+    letter = DeadLetter(
+        dead_letter_id="d1",
+        error_class="too_late",
+        message="late",
+        source_format="avro",
+        partner="TPL1",
+        original=b"",
+        origin="invsync.wms/0/9",
+        event_id="e9",
+        sku="SKU-9",
+        failed_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+    assert dead_letter_fields(letter) == {
+        "dead_letter_id": "d1",
+        "error_class": "too_late",
+        "topic": "invsync.wms",
+        "partition": 0,
+        "offset": 9,
+        "partner": "TPL1",
+        "event_id": "e9",
+        "sku": "SKU-9",
+    }
+
+
+def test_dead_letter_fields_without_origin() -> None:
+    letter = DeadLetter(
+        dead_letter_id="d2",
+        error_class="not_avro",
+        message="bad",
+        source_format="avro",
+        original=b"x",
+        failed_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+    assert dead_letter_fields(letter) == {
+        "dead_letter_id": "d2",
+        "error_class": "not_avro",
+    }
+
+
+def test_event_fields_of_heartbeat() -> None:
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    heartbeat = WarehouseHeartbeat(
+        event_id="hb-1",
+        source=Source.WMS,
+        event_time=when,
+        ingest_time=when,
+        warehouse="W1",
+    )
+
+    assert event_fields(heartbeat) == {"event_id": "hb-1", "warehouse": "W1"}
+
+
+def test_record_fields_of_posting() -> None:
+    posting = ErpPosting(
+        posting_id="p1",
+        sequence=1,
+        sku="SKU-1",
+        warehouse="W1",
+        posting_type=PostingType.GOODS_ISSUE,
+        quantity=-2,
+        stock_status=StockStatus.AVAILABLE,
+        source_event_id="s1",
+        event_time=datetime(2026, 3, 1, tzinfo=UTC),
+        order_id="SO-1",
+    )
+
+    assert record_fields(encode(posting)) == {
+        "posting_id": "p1",
+        "order_id": "SO-1",
+        "sku": "SKU-1",
+        "warehouse": "W1",
+    }
+
+
+def test_record_fields_of_other_bytes() -> None:
+    assert record_fields(b"RECEIPT,SKU-1,W1,10") == {}
+    assert record_fields(None) == {}
 
 
 def test_origin_fields_of_file() -> None:

@@ -37,6 +37,7 @@ from invsync.metrics import (
     enable_dataflow_api,
     exported_metric_names,
     observe_event,
+    observe_events,
 )
 from invsync.publish import publish_adapter_output
 from invsync.topic_reader import read_topic
@@ -150,6 +151,43 @@ def test_observe_event_counts_and_lag() -> None:
     assert _value("invsync_event_lag_seconds_bucket", source="WMS", le="60.0") == slow
     last = _value("invsync_warehouse_last_event_timestamp_seconds", warehouse="M-LAG")
     assert last == (T0 + timedelta(seconds=90)).timestamp()
+
+
+def test_observe_events_counts_a_batch() -> None:
+    def movement(event_id: str, warehouse: str, seconds: int) -> InventoryMovement:
+        return InventoryMovement(
+            event_id=event_id,
+            source=Source.WMS,
+            event_time=T0 + timedelta(seconds=seconds),
+            ingest_time=T0,
+            sku="SKU-BATCH",
+            warehouse=warehouse,
+            stock_status=StockStatus.AVAILABLE,
+            movement_type=MovementType.RECEIPT,
+            quantity=1,
+        )
+
+    labels = {"source": "WMS", "event_type": "InventoryMovement"}
+    consumed = _value("invsync_events_consumed_total", **labels)
+    lag_count = _value("invsync_event_lag_seconds_count", source="WMS")
+    lag_sum = _value("invsync_event_lag_seconds_sum", source="WMS")
+    now = T0 + timedelta(seconds=100)
+
+    observe_events(
+        [
+            movement("b1", "B-ONE", 0),
+            movement("b2", "B-ONE", 40),
+            movement("b3", "B-TWO", 70),
+        ],
+        now=now,
+    )
+
+    assert _value("invsync_events_consumed_total", **labels) - consumed == 3
+    assert _value("invsync_event_lag_seconds_count", source="WMS") - lag_count == 3
+    assert _value("invsync_event_lag_seconds_sum", source="WMS") - lag_sum == 190
+    for code in ("B-ONE", "B-TWO"):
+        last = _value("invsync_warehouse_last_event_timestamp_seconds", warehouse=code)
+        assert last == now.timestamp()
 
 
 def test_enable_api_port_per_process() -> None:

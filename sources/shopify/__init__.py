@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from invsync.catalog import Catalog, MappingError
 from invsync.config import PartnerRole
 from invsync.events import CanonicalEvent
+from invsync.logs import dead_letter_fields
 from sources.base import AdapterInput, AdapterOutput, dead_letter
 from sources.shopify.envelope import (
     SUPPORTED_TOPICS,
@@ -142,18 +143,19 @@ def _partner(delivery: Delivery, catalog: Catalog) -> str:
 def _reject(
     item: AdapterInput, error_class: str, message: str, partner: str | None = None
 ) -> AdapterOutput:
-    logger.warning(
-        "dead letter %s for %s (topic %s): %s",
-        error_class,
-        item.origin,
-        item.hints.get("topic", "unknown"),
-        message,
-    )
     letter = dead_letter(
         item,
         error_class=error_class,
         message=message,
         source_format=SOURCE_FORMAT,
         partner=partner,
+    )
+    logger.warning(
+        "dead letter %s for %s (topic %s): %s",
+        error_class,
+        item.origin,
+        item.hints.get("topic", "unknown"),
+        message,
+        extra=dead_letter_fields(letter),
     )
     return AdapterOutput(dead_letters=[letter])

@@ -54,6 +54,7 @@ def parse_fulfillment(
             order_id,
             status,
             SHIPPED_STATUS,
+            extra={"partner": partner, "order_id": order_id},
         )
         return []
 
@@ -97,6 +98,7 @@ def parse_fulfillment(
         order_id,
         partner,
         len(events),
+        extra={"partner": partner, "order_id": order_id},
     )
     return events
 

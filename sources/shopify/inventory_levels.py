@@ -10,6 +10,7 @@ from datetime import datetime
 
 from invsync.catalog import Catalog, MappingError
 from invsync.events import CanonicalEvent, ChannelInventoryLevel, Source
+from invsync.logs import event_fields
 from sources.base import stable_id
 from sources.shopify.envelope import Delivery
 from sources.shopify.fields import (
@@ -77,5 +78,6 @@ def parse_inventory_level(
         warehouse,
         partner,
         available,
+        extra=event_fields(event),
     )
     return [event]

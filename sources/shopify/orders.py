@@ -130,6 +130,7 @@ def parse_order(
         rank,
         partner,
         len(events),
+        extra={"partner": partner, "order_id": order_id},
     )
     return events
 

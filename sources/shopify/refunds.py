@@ -50,7 +50,11 @@ def parse_refund(
     body = delivery.body
     items = as_array(require_key(body, "refund_line_items", ""), "refund_line_items")
     if not items:
-        logger.info("refund from %s has no refund_line_items; no events", partner)
+        logger.info(
+            "refund from %s has no refund_line_items; no events",
+            partner,
+            extra={"partner": partner},
+        )
         return []
 
     refund_gid = require_str(body, "admin_graphql_api_id", "")
@@ -80,6 +84,7 @@ def parse_refund(
                 refund_id,
                 index,
                 location_id,
+                extra={"partner": partner},
             )
             continue
 
@@ -116,6 +121,10 @@ def parse_refund(
         if quantity > 0
     ]
     logger.info(
-        "refund %s from %s: %d supply advice events", refund_id, partner, len(events)
+        "refund %s from %s: %d supply advice events",
+        refund_id,
+        partner,
+        len(events),
+        extra={"partner": partner},
     )
     return events

@@ -7,10 +7,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import bytewax.operators as op
+import pytest
 import redis
 import yaml
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, TestingSource, run_main
 
-from invsync.avro import decode_as
+from dataflows.flow import FlowSinks, build_core, new_flow
+from dataflows.records import RawRecord
+from dataflows.replay import settings_from_config
+from invsync.avro import decode_as, encode
 from invsync.cluster import start_cluster
 from invsync.config import FreshnessConfig, InvsyncConfig, load_config
 from invsync.events import (
@@ -26,9 +34,16 @@ from invsync.events import (
     WarehouseHeartbeat,
 )
 from invsync.publish import publish_adapter_output
+from invsync.recovery import ensure_recovery_partitions
 from invsync.topic_reader import read_topic
 from invsync.topics import Topics
-from operators.freshness import FreshnessLogic, FreshnessSettings
+from operators.freshness import (
+    FreshnessLogic,
+    FreshnessSettings,
+    TrackingStart,
+    TrackingStartSource,
+    WarehouseClock,
+)
 from sinks.atp_reader import AtpReader
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import BUCKETS, connect, warehouses_key
@@ -37,6 +52,9 @@ from sources.base import AdapterOutput
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+# Bytewax compares notify_at with the system clock. The dataflow tests keep the
+# fake clock in the past, so a scheduled notification is due at once.
+PAST = datetime(2020, 1, 6, 8, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -47,6 +65,20 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class TickingClock:
+    """A clock that returns ``start`` first and moves ``step`` on with each read."""
+
+    def __init__(self, start: datetime, step: timedelta) -> None:
+        self.start = start
+        self.step = step
+        self.reads = 0
+
+    def __call__(self) -> datetime:
+        now = self.start + self.reads * self.step
+        self.reads += 1
+        return now
 
 
 def _heartbeat(warehouse: str, serial: int = 1) -> WarehouseHeartbeat:
@@ -165,6 +197,182 @@ def test_snapshot_resumes_stale_state() -> None:
     assert fresh.state is FreshnessState.FRESH
 
 
+def test_tracked_warehouses_with_default() -> None:
+    config = FreshnessConfig(
+        max_silence=timedelta(hours=1),
+        max_silence_by_warehouse={"WH-3PL": timedelta(hours=24)},
+    )
+    settings = FreshnessSettings(config, warehouses=("WH-B", "WH-A"))
+
+    assert settings.tracked_warehouses() == ["WH-3PL", "WH-A", "WH-B"]
+
+
+def test_tracked_warehouses_without_default() -> None:
+    config = FreshnessConfig(max_silence_by_warehouse={"WH-B": timedelta(minutes=5)})
+    settings = FreshnessSettings(config, warehouses=("WH-A", "WH-B"))
+
+    assert settings.tracked_warehouses() == ["WH-B"]
+
+
+def test_settings_from_config() -> None:
+    config = InvsyncConfig.model_validate(
+        {
+            "warehouses": {"WH-A": {}, "WH-B": {}},
+            "freshness": {"max_silence": "PT10M"},
+        }
+    )
+
+    settings = FreshnessSettings.from_config(config)
+
+    assert settings.warehouses == ("WH-A", "WH-B")
+    assert settings.tracked_warehouses() == ["WH-A", "WH-B"]
+
+
+def test_start_marker_starts_clock() -> None:
+    clock = FakeClock(T0)
+    logic = _logic(clock, max_silence=timedelta(minutes=10))
+
+    changes, _ = logic.on_batch([TrackingStart("WH-A")])
+    clock.now = T0 + timedelta(minutes=10)
+    [stale], _ = logic.on_notify()
+
+    assert list(changes) == []
+    assert stale.state is FreshnessState.STALE
+    assert stale.warehouse == "WH-A"
+    assert stale.last_event_at == T0
+
+
+def test_start_marker_keeps_resumed_clock() -> None:
+    clock = FakeClock(T0 + timedelta(minutes=5))
+    settings = FreshnessSettings(
+        FreshnessConfig(max_silence=timedelta(minutes=10)), clock
+    )
+    logic = FreshnessLogic(settings, WarehouseClock("WH-A", last_event_at=T0))
+
+    changes, _ = logic.on_batch([TrackingStart("WH-A")])
+
+    assert list(changes) == []
+    assert logic.snapshot().last_event_at == T0
+    assert logic.notify_at() == T0 + timedelta(minutes=10)
+
+
+def test_start_marker_keeps_stale_flag() -> None:
+    clock = FakeClock(T0 + timedelta(hours=1))
+    settings = FreshnessSettings(
+        FreshnessConfig(max_silence=timedelta(minutes=10)), clock
+    )
+    resumed = WarehouseClock("WH-A", last_event_at=T0, stale=True)
+    logic = FreshnessLogic(settings, resumed)
+
+    changes, _ = logic.on_batch([TrackingStart("WH-A")])
+
+    assert list(changes) == []
+    assert logic.snapshot().stale is True
+    assert logic.snapshot().last_event_at == T0
+
+
+def test_start_marker_with_event_counts_event() -> None:
+    clock = FakeClock(T0 + timedelta(hours=1))
+    settings = FreshnessSettings(
+        FreshnessConfig(max_silence=timedelta(minutes=10)), clock
+    )
+    logic = FreshnessLogic(settings, WarehouseClock("WH-A", T0, stale=True))
+
+    [fresh], _ = logic.on_batch([TrackingStart("WH-A"), _heartbeat("WH-A")])
+
+    assert fresh.state is FreshnessState.FRESH
+    assert logic.snapshot().last_event_at == T0 + timedelta(hours=1)
+
+
+def test_start_source_shares_warehouses() -> None:
+    source = TrackingStartSource(["WH-A", "WH-B", "WH-C"])
+
+    first = source.build("freshness_start", 0, 2).next_batch()
+    second = source.build("freshness_start", 1, 2).next_batch()
+
+    assert first == [TrackingStart("WH-A"), TrackingStart("WH-C")]
+    assert second == [TrackingStart("WH-B")]
+
+
+def test_start_source_ends_after_one_batch() -> None:
+    partition = TrackingStartSource(["WH-A"]).build("freshness_start", 0, 1)
+    partition.next_batch()
+
+    with pytest.raises(StopIteration):
+        partition.next_batch()
+
+
+def _freshness_flow(
+    inputs: list[RawRecord], settings: FreshnessSettings
+) -> tuple[list[WarehouseFreshness], Dataflow]:
+    changes: list[WarehouseFreshness] = []
+    flow = new_flow("test-freshness")
+    build_core(
+        op.input("in", flow, TestingSource(inputs)),
+        settings_from_config(InvsyncConfig()),
+        FlowSinks(
+            atp=TestingSink([]),
+            warehouse_settings=TestingSink([]),
+            postings=TestingSink([]),
+            exceptions=TestingSink([]),
+            dead_letters=TestingSink([]),
+            freshness=TestingSink(changes),
+        ),
+        freshness=settings,
+    )
+    return changes, flow
+
+
+def _silence_config() -> InvsyncConfig:
+    # WH-A has a maximum silence; WH-B has none and is never tracked.
+    return InvsyncConfig.model_validate(
+        {
+            "warehouses": {"WH-A": {}, "WH-B": {}},
+            "freshness": {"max_silence_by_warehouse": {"WH-A": "PT10M"}},
+        }
+    )
+
+
+def test_flow_flags_warehouse_without_events() -> None:
+    clock = TickingClock(PAST, timedelta(minutes=10))
+    settings = FreshnessSettings.from_config(_silence_config(), clock)
+    changes, flow = _freshness_flow([], settings)
+
+    run_main(flow)
+
+    [stale] = changes
+    assert stale.warehouse == "WH-A"
+    assert stale.state is FreshnessState.STALE
+    assert stale.last_event_at == PAST
+    assert stale.detected_at == PAST + timedelta(minutes=10)
+
+
+def test_resumed_flow_keeps_last_event(tmp_path: Path) -> None:
+    ensure_recovery_partitions(tmp_path, 1)
+    recovery = RecoveryConfig(str(tmp_path))
+    heartbeat = RawRecord(encode(_heartbeat("WH-A")), "test.wms/0/0")
+    first_clock = FakeClock(PAST)
+    first, flow = _freshness_flow(
+        [heartbeat], FreshnessSettings.from_config(_silence_config(), first_clock)
+    )
+    run_main(flow, recovery_config=recovery)
+
+    # The resumed run starts 5 minutes later: the marker must not restart the
+    # clock, so the warehouse is stale 10 minutes after the heartbeat.
+    second_clock = TickingClock(PAST + timedelta(minutes=5), timedelta(minutes=5))
+    second, flow = _freshness_flow(
+        [heartbeat], FreshnessSettings.from_config(_silence_config(), second_clock)
+    )
+    run_main(flow, recovery_config=recovery)
+
+    [stale] = second
+    assert first == []
+    assert stale.warehouse == "WH-A"
+    assert stale.state is FreshnessState.STALE
+    assert stale.last_event_at == PAST
+    assert stale.detected_at == PAST + timedelta(minutes=10)
+
+
 def _record(sku: str) -> AtpRecord:
     def warehouse(code: str, available: int) -> WarehouseAtp:
         return WarehouseAtp(
@@ -222,7 +430,7 @@ def test_stale_flag_policy_in_redis(redis_url: str, redis_prefix: str) -> None:
     }
     client.close()
 
-    assert written == 1
+    assert written == BUCKETS
     assert included is not None
     assert excluded is not None
     assert cleared is not None
@@ -312,7 +520,21 @@ def test_running_flow_flags_stale(
     all_changes = _changes(kafka_brokers, topics)
     client.close()
 
+    # Every configured warehouse is tracked from the start, so WH-WEST and
+    # WH-3PL, which send nothing, go stale as well.
     assert went_stale, run.log_tail()
-    assert stale_changes == [("WH-EAST", "STALE")]
+    assert sorted(stale_changes) == [
+        ("WH-3PL", "STALE"),
+        ("WH-EAST", "STALE"),
+        ("WH-WEST", "STALE"),
+    ]
     assert came_back, run.log_tail()
-    assert all_changes == [("WH-EAST", "STALE"), ("WH-EAST", "FRESH")]
+    assert sorted(all_changes) == [
+        ("WH-3PL", "STALE"),
+        ("WH-EAST", "FRESH"),
+        ("WH-EAST", "STALE"),
+        ("WH-WEST", "STALE"),
+    ]
+    assert all_changes.index(("WH-EAST", "STALE")) < all_changes.index(
+        ("WH-EAST", "FRESH")
+    )

@@ -6,12 +6,13 @@ minute offsets from T0 show the arithmetic of each lateness rule directly.
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from invsync.avro import decode
+from invsync.avro import decode, encode
 from invsync.events import (
     AdviceAction,
     CanonicalEvent,
@@ -36,6 +37,7 @@ from invsync.events import (
     SupplyAdvice,
     WarehouseAtp,
 )
+from operators.backorders import LocationQueue
 from operators.sku_state import OutputRecord, SkuState, StateSettings
 
 SKU = "SKU-1"
@@ -1527,3 +1529,80 @@ def test_channel_level_is_for_comparison() -> None:
     assert atp_of(state).on_hand == 10
     assert postings(outputs)[0].source_event_id == "r1"
     assert len(postings(outputs)) == 1
+
+
+# Output records and the derived line indexes.
+
+
+def busy_log() -> list[CanonicalEvent]:
+    """Return a log that backorders, oversells, allocates and ships by order."""
+    return [
+        receipt("r1", 5),
+        order_line("o1", "O1", 4, 1),
+        order_line("o2", "O2", 3, 2),
+        order_line("o3", "O3", 2, 3, warehouse=None),
+        allocation("a1", "O3", "W2", 2, 4),
+        movement("s1", MovementType.SHIP, 2, 5, order_id="O1"),
+        order_line("o4", "O1", 4, 6, line_id="2"),
+        order_line("o5", "O2", 3, 7, action=OrderAction.CANCELLED, version_minute=7),
+        movement("adj", MovementType.ADJUSTMENT, -4, 8),
+        receipt("r2", 1, 9, warehouse="W2"),
+        fulfillment("f1", "O1", "F1", 2, 10, line_id="2"),
+    ]
+
+
+def test_outputs_survive_avro_round_trip() -> None:
+    state, outputs = run(*busy_log())
+    records = [*outputs, state.atp_record()]
+    kinds = {type(record).__name__ for record in records}
+    assert kinds == {"AtpRecord", "ErpPosting", "InventoryException"}
+    for record in records:
+        assert decode(encode(record)) == record
+
+
+def totals(state: SkuState) -> dict[str | None, tuple[int, int, list[Any]]]:
+    """Return reserved, backordered and queue entries of each location with lines."""
+    return {
+        code: (queue.reserved, queue.backordered, queue.entries)
+        for code, queue in state.queues.items()
+        if queue.entries or queue.reserved or queue.backordered
+    }
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 11])
+def test_line_indexes_match_a_rebuild(batch: int) -> None:
+    state = new_state()
+    log = busy_log()
+    for start in range(0, len(log), batch):
+        state.apply_all(log[start : start + batch])
+    rebuilt = pickle.loads(pickle.dumps(state))
+    rebuilt.settings = state.settings
+    assert totals(state) == totals(rebuilt)
+    assert state.atp_record() == rebuilt.atp_record()
+
+
+def test_pickle_leaves_out_indexes_and_settings() -> None:
+    state, _ = run(*busy_log())
+    fields = pickle.loads(pickle.dumps(state)).__getstate__()
+    assert len(fields) == len(state.__getstate__())
+    assert state.lines in fields
+    assert state.settings not in fields
+    assert not any(isinstance(value, LocationQueue) for value in fields)
+
+
+def test_dict_pickle_restores() -> None:
+    state, _ = run(*busy_log())
+    older = SkuState.__new__(SkuState)
+    older.__setstate__(
+        {k: v for k, v in state.__dict__.items() if k not in ("queues", "variance")}
+    )
+    older.settings = state.settings
+    assert older.atp_record() == state.atp_record()
+    assert older.variance.warehouses == {}
+
+
+def test_batches_give_the_same_atp() -> None:
+    one_each, _ = run(*busy_log())
+    whole = new_state()
+    whole.apply_all(busy_log())
+    assert whole.atp_record().warehouses == one_each.atp_record().warehouses

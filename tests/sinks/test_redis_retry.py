@@ -65,3 +65,23 @@ def test_write_gives_up_after_total(restartable_redis, record_factory):
     assert elapsed < 10.0
     assert _retries() >= retries_before + 3
     writer.close()
+
+
+def test_retry_logged_once_per_attempt(restartable_redis, record_factory, caplog):
+    writer = AtpWriter(connect(restartable_redis.url), "p:", retry_total_s=1.0)
+    writer.load_library()
+    restartable_redis.stop()
+    retries_before = _retries()
+    caplog.set_level(logging.INFO)
+
+    with pytest.raises(RedisConnectionError):
+        writer.write([record_factory("SKU-1", 0, 1, {"W1": 5})])
+    retried = int(_retries() - retries_before)
+    writer.close()
+
+    # Each retried attempt is logged once, by the retry policy only.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert retried >= 1
+    assert {r.name for r in warnings} == {"sinks.redis_retry"}
+    assert [r.attempt for r in warnings] == list(range(1, retried + 1))
+    assert {r.error_class for r in warnings} == {"ConnectionError"}

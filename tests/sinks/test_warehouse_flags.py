@@ -12,14 +12,26 @@ from bytewax.operators import output
 from bytewax.testing import TestingSource, run_main
 from redis import Redis
 
-from invsync.events import Source, WarehouseSetting
+from invsync.config import RedisConfig, WarehouseConfig
+from invsync.events import (
+    FreshnessState,
+    Source,
+    WarehouseFreshness,
+    WarehouseSetting,
+)
 from sinks.redis_layout import BUCKETS, connect, warehouses_key
 from sinks.warehouse_flags import (
+    UNIX_EPOCH,
     WarehouseFlag,
     WarehouseFlagSink,
     WarehouseFlagWriter,
+    WarehouseStaleSink,
+    initial_flags,
+    latest_changes,
     latest_flags,
     set_warehouse_active,
+    set_warehouses_stale,
+    stale_field,
 )
 
 pytestmark = pytest.mark.integration
@@ -129,3 +141,168 @@ def test_flag_sink_in_dataflow(redis_url, redis_prefix, client):
     assert stored["W1"] == "1"
     assert stored["W2"] == "0"
     assert stored["W1:t"] == str(T0_MS + 5 * 60 * 1000)
+
+
+def _change(
+    warehouse: str, state: FreshnessState, detected_at: datetime
+) -> WarehouseFreshness:
+    return WarehouseFreshness(
+        alert_id=f"{warehouse}-{state.value}-{detected_at.isoformat()}",
+        warehouse=warehouse,
+        state=state,
+        last_event_at=T0,
+        detected_at=detected_at,
+        max_silence_seconds=600.0,
+    )
+
+
+def _stale_copies(client: Redis, prefix: str, warehouse: str) -> set[str | None]:
+    return {
+        client.hget(warehouses_key(prefix, bucket), stale_field(warehouse))
+        for bucket in range(BUCKETS)
+    }
+
+
+def test_stale_flag_written_to_every_bucket(redis_url, redis_prefix, client):
+    redis = connect(redis_url)
+    stale = _change("W1", FreshnessState.STALE, T0 + timedelta(minutes=10))
+
+    written = set_warehouses_stale(redis, [stale], redis_prefix)
+    redis.close()
+
+    assert written == BUCKETS
+    assert _stale_copies(client, redis_prefix, "W1") == {"1"}
+    assert client.hget(warehouses_key(redis_prefix, 9), "W1:stale_t") == str(
+        T0_MS + 10 * 60 * 1000
+    )
+
+
+def test_older_stale_change_is_ignored(redis_url, redis_prefix, client):
+    redis = connect(redis_url)
+    stale = _change("W1", FreshnessState.STALE, T0 + timedelta(minutes=10))
+    fresh = _change("W1", FreshnessState.FRESH, T0 + timedelta(minutes=20))
+    set_warehouses_stale(redis, [stale], redis_prefix)
+    set_warehouses_stale(redis, [fresh], redis_prefix)
+
+    replayed = set_warehouses_stale(redis, [stale], redis_prefix)
+    redis.close()
+
+    assert replayed == 0
+    assert _stale_copies(client, redis_prefix, "W1") == {"0"}
+
+
+def test_equal_time_stale_change_applies(redis_url, redis_prefix, client):
+    redis = connect(redis_url)
+    when = T0 + timedelta(minutes=10)
+    set_warehouses_stale(
+        redis, [_change("W1", FreshnessState.FRESH, when)], redis_prefix
+    )
+
+    written = set_warehouses_stale(
+        redis, [_change("W1", FreshnessState.STALE, when)], redis_prefix
+    )
+    redis.close()
+
+    assert written == BUCKETS
+    assert _stale_copies(client, redis_prefix, "W1") == {"1"}
+
+
+def test_stale_guard_per_warehouse(redis_url, redis_prefix, client):
+    redis = connect(redis_url)
+    later = T0 + timedelta(minutes=20)
+    set_warehouses_stale(
+        redis, [_change("W1", FreshnessState.FRESH, later)], redis_prefix
+    )
+
+    written = set_warehouses_stale(
+        redis,
+        [
+            _change("W1", FreshnessState.STALE, T0),
+            _change("W2", FreshnessState.STALE, T0),
+        ],
+        redis_prefix,
+    )
+    redis.close()
+
+    assert written == BUCKETS
+    assert _stale_copies(client, redis_prefix, "W1") == {"0"}
+    assert _stale_copies(client, redis_prefix, "W2") == {"1"}
+
+
+def test_latest_changes_keeps_newest():
+    older = _change("W1", FreshnessState.FRESH, T0 + timedelta(minutes=30))
+    newest = _change("W1", FreshnessState.STALE, T0 + timedelta(minutes=40))
+    other = _change("W2", FreshnessState.STALE, T0)
+
+    latest = latest_changes([newest, older, other])
+
+    assert latest == [newest, other]
+
+
+def test_stale_write_loads_missing_library(restartable_redis, redis_prefix):
+    redis = connect(restartable_redis.url)
+    stale = _change("W1", FreshnessState.STALE, T0)
+
+    written = set_warehouses_stale(redis, [stale], redis_prefix)
+    stored = redis.hget(warehouses_key(redis_prefix, 0), stale_field("W1"))
+    redis.close()
+
+    assert written == BUCKETS
+    assert stored == b"1"
+
+
+def test_stale_sink_replay_in_dataflow(redis_url, redis_prefix, client):
+    stale = _change("W1", FreshnessState.STALE, T0 + timedelta(minutes=10))
+    fresh = _change("W1", FreshnessState.FRESH, T0 + timedelta(minutes=20))
+    flow = Dataflow("warehouse_stale_sink")
+    # The STALE record arrives again after the FRESH one, as after a recovery.
+    stream = input_op("changes", flow, TestingSource([stale, fresh, stale]))
+    output("stale", stream, WarehouseStaleSink(redis_url, redis_prefix, 5.0))
+
+    run_main(flow)
+
+    assert _stale_copies(client, redis_prefix, "W1") == {"0"}
+
+
+def test_initial_flags_as_of_epoch():
+    warehouses = {"W1": WarehouseConfig(), "W2": WarehouseConfig(active=False)}
+
+    flags = initial_flags(warehouses)
+
+    assert flags == [
+        WarehouseFlag("W1", True, UNIX_EPOCH),
+        WarehouseFlag("W2", False, UNIX_EPOCH),
+    ]
+
+
+def _run_flag_sink(sink: WarehouseFlagSink, settings: list[WarehouseSetting]) -> None:
+    flow = Dataflow("warehouse_flag_sink_initial")
+    output("flags", input_op("settings", flow, TestingSource(settings)), sink)
+    run_main(flow)
+
+
+def test_flag_sink_writes_initial_flags(redis_url, redis_prefix, client):
+    sink = WarehouseFlagSink.from_warehouses(
+        RedisConfig(url=redis_url, key_prefix=redis_prefix),
+        {"W1": WarehouseConfig(), "W2": WarehouseConfig(active=False)},
+    )
+
+    _run_flag_sink(sink, [])
+
+    stored = client.hgetall(warehouses_key(redis_prefix, 1023))
+    assert stored == {"W1": "1", "W1:t": "0", "W2": "0", "W2:t": "0"}
+
+
+def test_initial_flags_keep_later_setting(redis_url, redis_prefix, client):
+    config = RedisConfig(url=redis_url, key_prefix=redis_prefix)
+    warehouses = {"W2": WarehouseConfig(active=False)}
+    _run_flag_sink(
+        WarehouseFlagSink.from_warehouses(config, warehouses),
+        [_setting("W2", True, T0)],
+    )
+
+    # A restart writes the initial flags again; the setting keeps its flag.
+    _run_flag_sink(WarehouseFlagSink.from_warehouses(config, warehouses), [])
+
+    stored = client.hgetall(warehouses_key(redis_prefix, 3))
+    assert stored == {"W2": "1", "W2:t": str(T0_MS)}

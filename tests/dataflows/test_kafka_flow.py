@@ -1,0 +1,86 @@
+"""The Kafka dataflow as ``python -m bytewax.run`` builds it with ``get_flow``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from bytewax.testing import run_main
+from redis import Redis
+
+from dataflows.kafka_flow import get_flow
+from invsync.config import InvsyncConfig, WarehouseConfig, load_config
+from invsync.topics import Topics
+from sinks.redis_layout import BUCKETS, warehouses_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    """Put back the root logger's handlers and level, which get_flow replaces."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _write_config(
+    path: Path, brokers: list[str], topics: Topics, redis_url: str, prefix: str
+) -> None:
+    base = load_config(REPO / "samples" / "config.yaml")
+    warehouses = {
+        "WH-EAST": base.warehouses["WH-EAST"],
+        "WH-OFF": WarehouseConfig(active=False),
+    }
+    config: InvsyncConfig = base.model_copy(
+        update={
+            "warehouses": warehouses,
+            "kafka": base.kafka.model_copy(
+                update={"brokers": brokers, "topic_prefix": topics.prefix}
+            ),
+            "redis": base.redis.model_copy(
+                update={"url": redis_url, "key_prefix": prefix}
+            ),
+        }
+    )
+    path.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
+
+
+def test_get_flow_writes_initial_flags(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    topics: Topics,
+    redis_url: str,
+    redis_prefix: str,
+    restore_root: None,
+) -> None:
+    path = tmp_path / "config.yaml"
+    _write_config(path, kafka_brokers, topics, redis_url, redis_prefix)
+
+    run_main(get_flow(str(path), tail=False))
+
+    client = Redis.from_url(redis_url, decode_responses=True)
+    copies = [
+        client.hgetall(warehouses_key(redis_prefix, bucket))
+        for bucket in range(BUCKETS)
+    ]
+    client.close()
+    assert copies[0] == {
+        "WH-EAST": "1",
+        "WH-EAST:t": "0",
+        "WH-OFF": "0",
+        "WH-OFF:t": "0",
+    }
+    assert all(copy == copies[0] for copy in copies)
