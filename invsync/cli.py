@@ -30,18 +30,20 @@ def _config(args: argparse.Namespace, *, required: bool = True) -> InvsyncConfig
 
     path = args.config or os.environ.get("INVSYNC_CONFIG")
     if not path:
-        if not required:
-            return InvsyncConfig()
-        msg = "no configuration: pass --config FILE or set INVSYNC_CONFIG"
-        raise UsageError(msg)
-    try:
-        config = load_config(path)
-    except FileNotFoundError as exc:
-        msg = f"configuration file not found: {path}"
-        raise UsageError(msg) from exc
-    except (ValueError, yaml.YAMLError) as exc:
-        msg = f"invalid configuration {path}: {exc}"
-        raise UsageError(msg) from exc
+        if required:
+            msg = "no configuration: pass --config FILE or set INVSYNC_CONFIG"
+            raise UsageError(msg)
+        # The defaults, with the command-line overrides below.
+        config = InvsyncConfig()
+    else:
+        try:
+            config = load_config(path)
+        except FileNotFoundError as exc:
+            msg = f"configuration file not found: {path}"
+            raise UsageError(msg) from exc
+        except (ValueError, yaml.YAMLError) as exc:
+            msg = f"invalid configuration {path}: {exc}"
+            raise UsageError(msg) from exc
     updates: dict[str, Any] = {}
     if getattr(args, "brokers", None):
         brokers = [b for b in args.brokers.split(",") if b]
@@ -122,8 +124,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_cluster_arguments(args)
     if not _brokers_respond(config):
         return 1
-    if not args.process_id:
-        write_initial_flags(config)
     flow = kafka_flow(config, tail=not args.until_eof)
     settings = recovery_settings(config, args)
     recovery = None
@@ -222,31 +222,6 @@ def recovery_settings(
     return RecoverySettings.model_validate(merged)
 
 
-def write_initial_flags(config: InvsyncConfig) -> None:
-    """Write the configured active flags as of the epoch.
-
-    Any WarehouseSetting event is later than the epoch, so events still win.
-    """
-    from datetime import UTC, datetime
-
-    from sinks.redis_layout import connect
-    from sinks.warehouse_flags import set_warehouse_active
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    client = connect(config.redis.url)
-    try:
-        for code, warehouse in config.warehouses.items():
-            set_warehouse_active(
-                client,
-                code,
-                warehouse.active,
-                epoch,
-                key_prefix=config.redis.key_prefix,
-            )
-    finally:
-        client.close()
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run the dataflow over files; write final ATP, postings and dead letters."""
     from dataflows.replay import replay
@@ -289,12 +264,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_atp(args: argparse.Namespace) -> int:
     """Read ATP of a SKU from Redis as a downstream service would."""
-    from sinks.atp_reader import AtpReader
+    from sinks.atp_reader import AtpReader, LibraryMissingError
 
     config = _config(args, required=False)
     with AtpReader(
         config.redis.url,
         config.redis.key_prefix,
+        load=args.load_library,
         stale_policy=config.freshness.stale_policy.value,
     ) as reader:
         if args.warehouse:
@@ -308,7 +284,11 @@ def cmd_atp(args: argparse.Namespace) -> int:
         if record is None:
             print(f"no ATP for {args.sku}", file=sys.stderr)
             return 1
-        network = reader.network(args.sku)
+        try:
+            network = reader.network(args.sku)
+        except LibraryMissingError as error:
+            print(f"{error}, or pass --load-library", file=sys.stderr)
+            return 1
         print(
             json.dumps(
                 {
@@ -567,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     atp.add_argument("sku")
     atp.add_argument("warehouse", nargs="?")
     atp.add_argument("--redis-url", help="Redis URL; overrides config")
+    atp.add_argument(
+        "--load-library",
+        action="store_true",
+        help="load the Redis function library when it is missing, which writes "
+        "to Redis; without it the read only reads",
+    )
     atp.set_defaults(func=cmd_atp)
 
     variances = sub.add_parser(

@@ -7,10 +7,11 @@ warehouse (or of unallocated demand) sorted, with the point where the last
 settlement ran out, so a settlement walks only from that point on:
 
 - when capacity and lines are unchanged, nothing moves and nothing is walked;
-- when every changed line lies at or after the point and capacity still covers
-  the lines before it, those lines keep their service and the walk starts at
-  the point; once capacity is used up, only changed lines later in the queue
-  are visited, since the others were already backordered in full;
+- when every changed line lies at or after that point and capacity still
+  covers the lines before it, those lines keep their service and the walk
+  starts at the point;
+- once capacity is used up, the walk visits only the changed lines later in
+  the queue, because the others were already backordered in full;
 - otherwise the whole queue is walked.
 """
 
@@ -70,7 +71,7 @@ class LocationQueue:
     def settle(
         self, capacity: int, lines: dict[LineKey, LineState], on_change: OnChange
     ) -> list[LineKey]:
-        """Serve the lines with ``capacity``; return the keys of lines that closed.
+        """Serve the lines with ``capacity`` and return the keys of closed lines.
 
         ``on_change`` is called for each line whose backorder changes, before
         the line's ``backordered`` is updated.
@@ -148,8 +149,8 @@ class LocationQueue:
         changed_from = self.changed_from
         short_at = self.short_at
         if short_at is None:
-            # The last settlement served every line; lines added after its last
-            # entry can be settled without walking the others.
+            # The last settlement served every line, so lines added after its
+            # last entry can be settled without walking the others.
             after_last = self.last_entry is None or (
                 changed_from is not None and changed_from > self.last_entry
             )

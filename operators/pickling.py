@@ -1,4 +1,4 @@
-"""Compact pickling of the dataclasses that recovery snapshots hold many of.
+"""Compact pickling of the dataclasses that recovery snapshots contain many of.
 
 Bytewax pickles every changed key's state at the end of each epoch, so the
 per-object overhead of the default pickle (a dict of field names per object)
@@ -40,7 +40,7 @@ def _getter(cls: type) -> Callable[[object], tuple[object, ...]]:
             # attrgetter of two or more names returns a tuple, built in C.
             found = attrgetter(*names)
         else:
-            found = _GETTERS[cls] = lambda obj: tuple(
+            found = lambda obj: tuple(  # noqa: E731
                 getattr(obj, name) for name in names
             )
         _GETTERS[cls] = found

@@ -360,14 +360,39 @@ class SkuState(TupleState):
     def apply_all(self, events: Iterable[CanonicalEvent]) -> list[OutputRecord]:
         """Apply events in order, then settle backorders once; return all outputs."""
         outputs: list[OutputRecord] = []
+        batch = list(events)
         last: CanonicalEvent | None = None
-        for event in events:
+        for index, event in enumerate(batch):
             outputs.extend(self.apply(event))
             last = event
+            if isinstance(event, ErpBalanceSnapshot):
+                following = batch[index + 1] if index + 1 < len(batch) else None
+                outputs.extend(self._evaluate_balance(event, following))
         if last is not None:
             outputs.extend(self.settle(last))
             outputs.extend(self.evaluate_variances())
         return outputs
+
+    def _evaluate_balance(
+        self, balance: ErpBalanceSnapshot, following: CanonicalEvent | None
+    ) -> list[VarianceAlert]:
+        """Compare an ERP balance with the WMS as it stands when it arrives.
+
+        Rows of one balance (one per stock type, same as_of) that arrive
+        together are compared once, after the last of them.
+        """
+        if (
+            isinstance(following, ErpBalanceSnapshot)
+            and following.warehouse == balance.warehouse
+            and following.as_of == balance.as_of
+        ):
+            return []
+        return self.variance.evaluate_pending(
+            self.sku,
+            balance.warehouse,
+            self._known_quantities(balance.warehouse),
+            self.settings.variance,
+        )
 
     def evaluate_variances(self) -> list[VarianceAlert]:
         """Compare new ERP balances with WMS on hand; return variance alerts."""
@@ -377,6 +402,12 @@ class SkuState(TupleState):
         return self.variance.evaluate(
             self.sku, on_hand, self.watermark, self.settings.variance
         )
+
+    def _known_quantities(self, code: str) -> dict[StockStatus, int]:
+        """Return on hand by status, without adding the warehouse to the SKU."""
+        if code not in self.warehouses:
+            return {}
+        return self._status_quantities(code)
 
     def _status_quantities(self, code: str) -> dict[StockStatus, int]:
         warehouse = self._warehouse(code)

@@ -377,18 +377,29 @@ class VarianceState(TupleState):
         """Evaluate new ERP balances and complete transfers, and return alerts."""
         alerts: list[VarianceAlert] = []
         for code in sorted(self.warehouses):
-            history = self.warehouses[code]
-            if not history.erp.pending:
-                continue
-            history.erp.pending = False
-            quantities = by_stock_type(on_hand.get(code, {}))
-            alerts.extend(self._evaluate_balance(sku, code, quantities, settings))
+            alerts.extend(
+                self.evaluate_pending(sku, code, on_hand.get(code, {}), settings)
+            )
         if watermark is not None:
             for transfer_id in sorted(self.transfers):
                 alerts.extend(
                     self._evaluate_transfer(sku, transfer_id, watermark, settings)
                 )
         return alerts
+
+    def evaluate_pending(
+        self,
+        sku: str,
+        code: str,
+        on_hand: Mapping[StockStatus, int],
+        settings: VarianceSettings,
+    ) -> list[VarianceAlert]:
+        """Evaluate one warehouse's ERP balance if it has not been yet."""
+        history = self.warehouses.get(code)
+        if history is None or not history.erp.pending:
+            return []
+        history.erp.pending = False
+        return self._evaluate_balance(sku, code, by_stock_type(on_hand), settings)
 
     def _breakdown(
         self, history: WarehouseHistory, settings: VarianceSettings

@@ -9,26 +9,35 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
 
 from invsync.events import AtpRecord, RecordVersion, WarehouseAtp
 from sinks.redis_layout import (
+    LIBRARY_NAME,
     NETWORK_ATP,
     RedisClient,
     atp_key,
     bucket_of,
     check_key_prefix,
     connect,
-    load_library,
+    is_function_missing,
     warehouse_field,
     warehouses_key,
 )
 from sinks.redis_retry import call_with_library
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LibraryMissingError(RuntimeError):
+    """Error raised when Redis lacks the library and the reader may not load it."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,9 @@ def _decode_network(sku: str, reply: Any) -> NetworkAtp | None:
 class AtpReader:
     """Reader of ATP records and network ATP in Redis.
 
-    The reader does not retry, so errors of the Redis client
+    The reader sends only read commands (HGET, HMGET, FCALL_RO) unless it was
+    created with ``load=True`` and Redis reports the function library missing.
+    It does not retry, so errors of the Redis client
     (``redis.exceptions.RedisError``) reach the caller.
     """
 
@@ -137,7 +148,7 @@ class AtpReader:
         url: str,
         key_prefix: str = "invsync:",
         *,
-        load: bool = True,
+        load: bool = False,
         stale_policy: str = "include",
     ) -> None:
         """Connect to Redis.
@@ -145,9 +156,10 @@ class AtpReader:
         Args:
             url: Redis URL. The query ``?cluster=true`` selects Redis Cluster.
             key_prefix: Prefix the writer used.
-            load: Load the function library now. Pass False for a user that
-                may not run ``FUNCTION LOAD``. The library must then already
-                be loaded.
+            load: Load the function library when Redis reports it missing,
+                which writes to Redis and needs a user that may run
+                ``FUNCTION LOAD``. With False, a missing library raises
+                :class:`LibraryMissingError` instead.
             stale_policy: "include" counts stale warehouses toward network ATP,
                 "exclude" leaves them out (``freshness.stale_policy``).
         """
@@ -156,9 +168,8 @@ class AtpReader:
             raise ValueError(msg)
         self._stale_policy = stale_policy
         self._key_prefix = check_key_prefix(key_prefix)
+        self._load = load
         self._client: RedisClient = connect(url)
-        if load:
-            load_library(self._client)
 
     def get(self, sku: str) -> AtpRecord | None:
         """Return the SKU's whole record, or None if Redis has none (one HGET)."""
@@ -204,9 +215,8 @@ class AtpReader:
     def network(self, sku: str) -> NetworkAtp | None:
         """Return the SKU's network ATP, or None without a record (one FCALL_RO)."""
         keys = self._network_keys(sku)
-        reply = call_with_library(
-            self._client,
-            lambda: self._client.fcall_ro(NETWORK_ATP, 2, *keys, self._stale_policy),
+        reply = self._call_function(
+            lambda: self._client.fcall_ro(NETWORK_ATP, 2, *keys, self._stale_policy)
         )
         return _decode_network(sku, reply)
 
@@ -227,11 +237,26 @@ class AtpReader:
             replies: list[Any] = pipeline.execute()
             return replies
 
-        replies = call_with_library(self._client, send)
+        replies = self._call_function(send)
         return {
             sku: _decode_network(sku, reply)
             for sku, reply in zip(requested, replies, strict=True)
         }
+
+    def _call_function(self, operation: Callable[[], T]) -> T:
+        """Run an operation that calls the library, loading it only if allowed."""
+        if self._load:
+            return call_with_library(self._client, operation)
+        try:
+            return operation()
+        except ResponseError as error:
+            if not is_function_missing(error):
+                raise
+            msg = (
+                f"Redis has no function library {LIBRARY_NAME!r}, so network ATP "
+                "cannot be read. `invsync run` loads it when it starts"
+            )
+            raise LibraryMissingError(msg) from error
 
     def _network_keys(self, sku: str) -> tuple[str, str]:
         bucket = bucket_of(sku)

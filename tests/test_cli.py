@@ -5,21 +5,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from redis import Redis
 
 from invsync.avro import decode_as
 from invsync.catalog import Catalog
 from invsync.cli import build_parser, main
 from invsync.config import InvsyncConfig, load_config
-from invsync.events import DeadLetter, OrderLine
+from invsync.devservices import local_redis
+from invsync.events import (
+    AtpRecord,
+    DeadLetter,
+    OrderLine,
+    RecordVersion,
+    WarehouseAtp,
+)
 from invsync.golden import write_golden_files
 from invsync.publish import publish_adapter_output
 from invsync.redrive import redrive
 from invsync.topic_reader import read_topic
 from invsync.topics import Topics
+from sinks.redis_atp import AtpWriter
+from sinks.redis_layout import connect
 from sources.registry import parse_input, read_inputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -312,3 +323,58 @@ def test_unreachable_redis_reported() -> None:
     assert result.returncode == 1
     assert "Redis is unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_atp_without_library_does_not_write() -> None:
+    record = AtpRecord(
+        sku="SKU-1",
+        version=RecordVersion(generation=0, counter=1),
+        updated_at=datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+        warehouses=[
+            WarehouseAtp(
+                warehouse="W1",
+                on_hand=5,
+                held=0,
+                reserved=0,
+                safety_stock=0,
+                inbound=0,
+                atp=5,
+                available=5,
+                backordered=0,
+            ),
+        ],
+        unallocated_demand=0,
+        unallocated_backordered=0,
+    )
+    with local_redis() as server:
+        url = f"redis://{server.address}/0"
+        writer = AtpWriter(connect(url), "invsync:", retry_total_s=5.0)
+        writer.load_library()
+        writer.write([record])
+        writer.close()
+        admin = Redis.from_url(url)
+        admin.function_flush()
+
+        config = str(SAMPLE_CONFIG)
+        plain_read = invsync("--config", config, "atp", "SKU-1", "--redis-url", url)
+        functions_after_read = admin.function_list()
+        loading_read = invsync(
+            "--config", config, "atp", "SKU-1", "--redis-url", url, "--load-library"
+        )
+        functions_after_load = admin.function_list()
+        # Without a configuration file, --redis-url still names the server.
+        unconfigured_read = invsync("atp", "SKU-1", "--redis-url", url)
+        admin.close()
+
+    assert plain_read.returncode == 1
+    assert plain_read.stdout == ""
+    assert plain_read.stderr == (
+        "Redis has no function library 'invsync', so network ATP cannot be read. "
+        "`invsync run` loads it when it starts, or pass --load-library\n"
+    )
+    assert functions_after_read == []
+    assert loading_read.returncode == 0, loading_read.stderr
+    assert json.loads(loading_read.stdout)["network"]["network"] == 5
+    assert len(functions_after_load) == 1
+    assert unconfigured_read.returncode == 0, unconfigured_read.stderr
+    assert json.loads(unconfigured_read.stdout)["network"]["network"] == 5

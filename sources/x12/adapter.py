@@ -16,6 +16,7 @@ import logging
 
 from invsync.catalog import Catalog, MappingError
 from invsync.events import DeadLetter
+from invsync.logs import origin_fields
 from sources.base import AdapterInput, AdapterOutput, dead_letter, stable_id
 from sources.x12.context import SetContext
 from sources.x12.envelope import (
@@ -40,14 +41,22 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
     try:
         raws = split_interchanges(item.data)
     except Exception as exc:
-        logger.exception("tokenizing %s failed unexpectedly", item.origin)
+        logger.exception(
+            "tokenizing %s failed unexpectedly",
+            item.origin,
+            extra={**origin_fields(item.origin), "error_class": "adapter_error"},
+        )
         subject = f"{item.origin} could not be tokenized"
         output.dead_letters.append(_adapter_error(item, item.data, subject, exc))
         return output
 
     if not raws:
         message = f"{item.origin}: no X12 interchange found (no ISA header)"
-        logger.warning("dead letter invalid_envelope: %s", message)
+        logger.warning(
+            "dead letter invalid_envelope: %s",
+            message,
+            extra={**origin_fields(item.origin), "error_class": "invalid_envelope"},
+        )
         output.dead_letters.append(
             dead_letter(
                 item,
@@ -65,7 +74,11 @@ def parse(item: AdapterInput, catalog: Catalog) -> AdapterOutput:
         except Exception as exc:
             # The interchange's partial output is dropped, so it is not
             # half-applied.
-            logger.exception("parsing an interchange of %s failed", item.origin)
+            logger.exception(
+                "parsing an interchange of %s failed",
+                item.origin,
+                extra={**origin_fields(item.origin), "error_class": "adapter_error"},
+            )
             subject = "X12 interchange could not be parsed"
             output.dead_letters.append(_adapter_error(item, raw.original, subject, exc))
     return output
@@ -84,7 +97,11 @@ def _parse_interchange(
         isa13 = raw.segments[0].element(13) if raw.segments else ""
         subject = f"interchange ISA13 {isa13}" if isa13 else "X12 interchange"
         message = f"{subject} rejected. {exc}"
-        logger.warning("dead letter invalid_envelope: %s", message)
+        logger.warning(
+            "dead letter invalid_envelope: %s",
+            message,
+            extra={**origin_fields(item.origin), "error_class": "invalid_envelope"},
+        )
         output.dead_letters.append(
             dead_letter(
                 item,
@@ -129,7 +146,12 @@ def _parse_interchange(
                     f"{group.control_number} is a configured partner. "
                     f"{as_sentence(str(exc))}"
                 )
-            logger.warning("dead letter %s: %s", exc.error_class, message)
+            logger.warning(
+                "dead letter %s: %s",
+                exc.error_class,
+                message,
+                extra={**origin_fields(item.origin), "error_class": exc.error_class},
+            )
             output.dead_letters.append(
                 dead_letter(
                     item,
@@ -167,7 +189,16 @@ def _map_guarded(ctx: SetContext, output: AdapterOutput) -> None:
     try:
         result = map_set(ctx)
     except Exception as exc:
-        logger.exception("mapping %s failed unexpectedly", ctx.label)
+        logger.exception(
+            "mapping %s of %s failed unexpectedly",
+            ctx.label,
+            ctx.item.origin,
+            extra={
+                **origin_fields(ctx.item.origin),
+                "partner": ctx.partner,
+                "error_class": "adapter_error",
+            },
+        )
         subject = (
             f"{ctx.label} in interchange ISA13 {ctx.interchange.control_number} "
             "could not be mapped"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from invsync.catalog import Catalog, MappingError
 from invsync.config import PartnerRole
-from invsync.events import Source
+from invsync.events import CanonicalEvent, Source
 from sources.base import AdapterInput, stable_id
 from sources.x12.dates import parse_datetime
 from sources.x12.envelope import FunctionalGroup, Interchange, TransactionSet
@@ -327,3 +327,26 @@ def detail_lines(body: tuple[Segment, ...], tag: str) -> list[Line]:
         elif segment.tag == "N9" and lines:
             lines[-1].references.setdefault(segment.element(1), segment.element(2))
     return lines
+
+
+def map_lines(
+    ctx: SetContext, tag: str, build: Callable[[Line], CanonicalEvent | None]
+) -> list[CanonicalEvent]:
+    """Build the event of each detail line ``tag`` of the set.
+
+    A MappingError of one line is recorded as that line's problem, and the
+    other lines are still built. ``build`` returns None for a line without an
+    event. Raises MappingError ``invalid_document`` when the set has no line.
+    """
+    lines = detail_lines(ctx.tx.body, tag)
+    if not lines:
+        msg = f"{ctx.label} has no {tag} line"
+        raise MappingError("invalid_document", msg)
+
+    events: list[CanonicalEvent] = []
+    for line in lines:
+        with ctx.line(f"{tag} line {line.line_id()}"):
+            event = build(line)
+            if event is not None:
+                events.append(event)
+    return events

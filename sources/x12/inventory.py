@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from invsync.catalog import MappingError
 from invsync.config import PartnerRole
 from invsync.events import (
     CanonicalEvent,
@@ -46,11 +45,13 @@ from invsync.events import (
     StatusQuantity,
     StockStatus,
 )
+from invsync.logs import origin_fields
 from sources.x12.context import (
     ItemError,
+    Line,
     SetContext,
-    detail_lines,
     item_pairs,
+    map_lines,
     require_segment,
 )
 from sources.x12.tokenizer import Segment
@@ -116,6 +117,7 @@ def parse_846(ctx: SetContext) -> list[CanonicalEvent]:
             "%s from supplier %s is information about the supplier's stock, no event",
             ctx.label,
             ctx.partner,
+            extra={**origin_fields(ctx.item.origin), "partner": ctx.partner},
         )
         return []
 
@@ -206,6 +208,11 @@ def _lin_balances(
             ctx.where(lin),
             sku,
             ", ".join(skipped),
+            extra={
+                **origin_fields(ctx.item.origin),
+                "partner": ctx.partner,
+                "sku": sku,
+            },
         )
     if not found:
         logger.info(
@@ -213,6 +220,11 @@ def _lin_balances(
             ctx.label,
             ctx.where(lin),
             sku,
+            extra={
+                **origin_fields(ctx.item.origin),
+                "partner": ctx.partner,
+                "sku": sku,
+            },
         )
     return found
 
@@ -227,47 +239,40 @@ def parse_947(ctx: SetContext) -> list[CanonicalEvent]:
     warehouse = ctx.third_party_warehouse()
     ctx.require_on_hand_source(warehouse)
 
-    lines = detail_lines(ctx.tx.body, "W19")
-    if not lines:
-        msg = f"{ctx.label} has no W19 line"
-        raise MappingError("invalid_document", msg)
-
-    events: list[CanonicalEvent] = []
-    for line in lines:
+    def adjustment(line: Line) -> CanonicalEvent:
         w19 = line.segment
-        with ctx.line(f"W19 line {line.line_id()}"):
-            sku = ctx.require_item(item_pairs(w19, W19_PAIRS, W19_CASE_CODE))
-            code = w19.element(1)
-            signed = ctx.signed_quantity(
-                sku, w19.element(2), w19.element(3), label="W19-02"
-            )
-            if signed == 0:
-                msg = f"W19-02 of {sku} is zero, so the line adjusts nothing"
-                raise ItemError("invalid_quantity", msg, sku)
+        sku = ctx.require_item(item_pairs(w19, W19_PAIRS, W19_CASE_CODE))
+        code = w19.element(1)
+        signed = ctx.signed_quantity(
+            sku, w19.element(2), w19.element(3), label="W19-02"
+        )
+        if signed == 0:
+            msg = f"W19-02 of {sku} is zero, so the line adjusts nothing"
+            raise ItemError("invalid_quantity", msg, sku)
 
-            movement_type = MovementType.ADJUSTMENT
-            quantity = _direct(code, signed)
-            leaves = StockStatus.AVAILABLE
-            enters: StockStatus | None = None
-            if code in STATUS_CODES:
-                movement_type = MovementType.STATUS_CHANGE
-                quantity = abs(signed)
-                leaves, enters = STATUS_CODES[code]
+        movement_type = MovementType.ADJUSTMENT
+        quantity = _direct(code, signed)
+        leaves = StockStatus.AVAILABLE
+        enters: StockStatus | None = None
+        if code in STATUS_CODES:
+            movement_type = MovementType.STATUS_CHANGE
+            quantity = abs(signed)
+            leaves, enters = STATUS_CODES[code]
 
-            movement = InventoryMovement(
-                **ctx.header(event_time, "W19", line.index),
-                sku=sku,
-                warehouse=warehouse,
-                stock_status=leaves,
-                movement_type=movement_type,
-                quantity=quantity,
-                to_status=enters,
-                reason_code=code or None,
-                document_id=document_id,
-                lot=w19.element(W19_LOT) or None,
-            )
-            events.append(movement)
-    return events
+        return InventoryMovement(
+            **ctx.header(event_time, "W19", line.index),
+            sku=sku,
+            warehouse=warehouse,
+            stock_status=leaves,
+            movement_type=movement_type,
+            quantity=quantity,
+            to_status=enters,
+            reason_code=code or None,
+            document_id=document_id,
+            lot=w19.element(W19_LOT) or None,
+        )
+
+    return map_lines(ctx, "W19", adjustment)
 
 
 def _direct(code: str, signed: int) -> int:

@@ -3,10 +3,12 @@
 A set is the unit of business meaning: a set that fails becomes one dead
 letter and the other sets of the interchange still go through. The checks, in
 order: the set is supported (else ``unsupported_document``), the partner's
-role for it makes sense (else ``unexpected_document``), then the mapper's own
-checks (dates, items, units, quantities, warehouses, on-hand source). A set
-with problems on several lines reports all of them in one dead letter whose
-class is the first problem's class.
+role for it makes sense (else ``unexpected_document``), its stated control
+totals agree with its lines (else ``invalid_control_total``, see
+``sources.x12.totals``), then the mapper's own checks (dates, items, units,
+quantities, warehouses, on-hand source). A set with problems on several lines
+reports all of them in one dead letter whose class is the first problem's
+class.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from pydantic import ValidationError
 from invsync.catalog import MappingError
 from invsync.config import PartnerRole
 from invsync.events import CanonicalEvent, DeadLetter
+from invsync.logs import dead_letter_fields
 from sources.base import dead_letter, stable_id
 from sources.x12 import inventory, orders, shipments
 from sources.x12.context import ItemError, SetContext
 from sources.x12.envelope import as_sentence
+from sources.x12.totals import check_totals
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,9 @@ def map_set(ctx: SetContext) -> SetResult:
         )
         return _failed(ctx, MappingError("unexpected_document", msg))
 
+    # Totals are checked before mapping, so a set with a wrong total reports
+    # that first and any line problems after it.
+    check_totals(ctx)
     try:
         events = rule.mapper(ctx)
     except MappingError as exc:
@@ -145,5 +152,10 @@ def _failed(ctx: SetContext, error: MappingError) -> SetResult:
             )
         }
     )
-    logger.warning("dead letter %s: %s", error.error_class, message)
+    logger.warning(
+        "dead letter %s: %s",
+        error.error_class,
+        message,
+        extra=dead_letter_fields(letter),
+    )
     return SetResult(events=[], dead_letter=letter)

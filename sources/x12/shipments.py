@@ -35,7 +35,15 @@ from invsync.events import (
     MovementType,
     SupplyAdvice,
 )
-from sources.x12.context import SetContext, detail_lines, item_pairs, require_segment
+from invsync.logs import origin_fields
+from sources.x12.context import (
+    Line,
+    SetContext,
+    detail_lines,
+    item_pairs,
+    map_lines,
+    require_segment,
+)
 from sources.x12.tokenizer import Segment
 
 logger = logging.getLogger(__name__)
@@ -85,18 +93,9 @@ def parse_856(ctx: SetContext) -> list[CanonicalEvent]:
     expected = _expected_from_dtm(ctx)
     totals = _asn_totals(ctx)
 
-    return [
-        SupplyAdvice(
-            **ctx.header(event_time, "SKU", sku),
-            sku=sku,
-            warehouse=warehouse,
-            document_id=document_id,
-            action=action,
-            quantity=quantity,
-            expected_date=expected,
-        )
-        for sku, quantity in totals.items()
-    ]
+    return _supply_advices(
+        ctx, totals, event_time, warehouse, document_id, expected, action
+    )
 
 
 def _ship_to_warehouse(ctx: SetContext) -> str:
@@ -183,12 +182,28 @@ def parse_943(ctx: SetContext) -> list[CanonicalEvent]:
             quantity = ctx.quantity(sku, w04.element(1), w04.element(2), label="W04-01")
             totals[sku] = totals.get(sku, 0) + quantity
 
+    return _supply_advices(
+        ctx, totals, event_time, warehouse, document_id, expected, AdviceAction.ADVISED
+    )
+
+
+def _supply_advices(
+    ctx: SetContext,
+    totals: dict[str, int],
+    event_time: datetime,
+    warehouse: str,
+    document_id: str,
+    expected: datetime | None,
+    action: AdviceAction,
+) -> list[CanonicalEvent]:
+    """Build one SupplyAdvice per SKU with the SKU's summed quantity."""
     return [
         SupplyAdvice(
             **ctx.header(event_time, "SKU", sku),
             sku=sku,
             warehouse=warehouse,
             document_id=document_id,
+            action=action,
             quantity=quantity,
             expected_date=expected,
         )
@@ -212,32 +227,24 @@ def parse_944(ctx: SetContext) -> list[CanonicalEvent]:
     warehouse = ctx.third_party_warehouse()
     ctx.require_on_hand_source(warehouse)
 
-    lines = detail_lines(ctx.tx.body, "W07")
-    if not lines:
-        msg = f"{ctx.label} has no W07 line"
-        raise MappingError("invalid_document", msg)
-
-    events: list[CanonicalEvent] = []
-    for line in lines:
+    def receipt(line: Line) -> CanonicalEvent:
         w07 = line.segment
-        with ctx.line(f"W07 line {line.line_id()}"):
-            sku = ctx.require_item(item_pairs(w07, W07_PAIRS, 3))
-            quantity = ctx.quantity(sku, w07.element(1), w07.element(2), label="W07-01")
-            events.append(
-                _movement(
-                    ctx,
-                    line.index,
-                    w07,
-                    sku=sku,
-                    warehouse=warehouse,
-                    movement_type=MovementType.RECEIPT,
-                    quantity=quantity,
-                    event_time=event_time,
-                    document_id=document_id,
-                    lot=w07.element(W07_LOT) or None,
-                )
-            )
-    return events
+        sku = ctx.require_item(item_pairs(w07, W07_PAIRS, 3))
+        quantity = ctx.quantity(sku, w07.element(1), w07.element(2), label="W07-01")
+        return _movement(
+            ctx,
+            line.index,
+            w07,
+            sku=sku,
+            warehouse=warehouse,
+            movement_type=MovementType.RECEIPT,
+            quantity=quantity,
+            event_time=event_time,
+            document_id=document_id,
+            lot=w07.element(W07_LOT) or None,
+        )
+
+    return map_lines(ctx, "W07", receipt)
 
 
 def parse_945(ctx: SetContext) -> list[CanonicalEvent]:
@@ -252,43 +259,36 @@ def parse_945(ctx: SetContext) -> list[CanonicalEvent]:
     warehouse = ctx.third_party_warehouse()
     ctx.require_on_hand_source(warehouse)
 
-    lines = detail_lines(ctx.tx.body, "W12")
-    if not lines:
-        msg = f"{ctx.label} has no W12 line"
-        raise MappingError("invalid_document", msg)
-
-    events: list[CanonicalEvent] = []
-    for line in lines:
+    def shipment(line: Line) -> CanonicalEvent | None:
         w12 = line.segment
-        label = f"W12 line {line.line_id()}"
         if not w12.element(3):
             logger.info(
-                "%s %s ships nothing (W12-03 empty, status %s), so no movement",
+                "%s W12 line %s ships nothing (W12-03 empty, status %s), "
+                "so no movement",
                 ctx.label,
-                label,
+                line.line_id(),
                 w12.element(1),
+                extra={**origin_fields(ctx.item.origin), "partner": ctx.partner},
             )
-            continue
-        with ctx.line(label):
-            sku = ctx.require_item(item_pairs(w12, W12_PAIRS, 6))
-            quantity = ctx.quantity(sku, w12.element(3), w12.element(5), label="W12-03")
-            events.append(
-                _movement(
-                    ctx,
-                    line.index,
-                    w12,
-                    sku=sku,
-                    warehouse=warehouse,
-                    movement_type=MovementType.SHIP,
-                    quantity=quantity,
-                    event_time=event_time,
-                    document_id=document_id,
-                    lot=w12.element(W12_LOT) or None,
-                    order_id=order_id,
-                    line_id=line.references.get("LI") or line.assigned or None,
-                )
-            )
-    return events
+            return None
+        sku = ctx.require_item(item_pairs(w12, W12_PAIRS, 6))
+        quantity = ctx.quantity(sku, w12.element(3), w12.element(5), label="W12-03")
+        return _movement(
+            ctx,
+            line.index,
+            w12,
+            sku=sku,
+            warehouse=warehouse,
+            movement_type=MovementType.SHIP,
+            quantity=quantity,
+            event_time=event_time,
+            document_id=document_id,
+            lot=w12.element(W12_LOT) or None,
+            order_id=order_id,
+            line_id=line.references.get("LI") or line.assigned or None,
+        )
+
+    return map_lines(ctx, "W12", shipment)
 
 
 def _movement(

@@ -56,3 +56,14 @@ def test_missing_required_field_is_refused() -> None:
     point = Point.__new__(Point)
     with pytest.raises(ValueError, match="lacks field x"):
         point.__setstate__(())
+
+
+@dataclass
+class Single(TupleState):
+    value: int
+
+
+def test_one_field_class_round_trip() -> None:
+    single = Single(7)
+    assert single.__getstate__() == (7,)
+    assert pickle.loads(pickle.dumps(single)) == single

@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from invsync.events import RecordVersion
-from sinks.atp_reader import AtpReader, WarehouseAvailable
+from sinks.atp_reader import AtpReader, LibraryMissingError, WarehouseAvailable
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import connect
 from sinks.warehouse_flags import WarehouseFlag, WarehouseFlagWriter
@@ -170,7 +170,7 @@ def test_network_reloads_flushed_library(restartable_redis, record_factory):
     writer = AtpWriter(connect(url), "p:", retry_total_s=5.0)
     writer.load_library()
     writer.write([record_factory("SKU-1", 0, 1, {"W1": 5})])
-    reader = AtpReader(url, "p:")
+    reader = AtpReader(url, "p:", load=True)
     admin = Redis.from_url(url)
     admin.function_flush()
 
@@ -222,3 +222,50 @@ def test_views_convert_to_json(writer, flags, reader, record_factory):
         {"warehouse": "W1", "available": 5, "active": True, "stale": False},
         {"warehouse": "W3", "available": 7, "active": False, "stale": False},
     ]
+
+
+def test_reads_leave_fresh_redis_unchanged(restartable_redis):
+    url = restartable_redis.url
+    admin = Redis.from_url(url)
+    functions_before = admin.function_list()
+    keys_before = admin.dbsize()
+
+    with AtpReader(url, "p:") as atp_reader:
+        record = atp_reader.get("SKU-1")
+        view = atp_reader.get_warehouse("SKU-1", "W1")
+        many = atp_reader.get_many(["SKU-1", "SKU-2"])
+        with pytest.raises(LibraryMissingError):
+            atp_reader.network("SKU-1")
+        with pytest.raises(LibraryMissingError):
+            atp_reader.network_many(["SKU-1", "SKU-2"])
+
+    assert record is None
+    assert view is None
+    assert many == {"SKU-1": None, "SKU-2": None}
+    assert functions_before == []
+    assert admin.function_list() == []
+    assert admin.dbsize() == keys_before
+    admin.close()
+
+
+def test_missing_library_message_names_run(restartable_redis, record_factory):
+    url = restartable_redis.url
+    writer = AtpWriter(connect(url), "p:", retry_total_s=5.0)
+    writer.load_library()
+    writer.write([record_factory("SKU-1", 0, 1, {"W1": 5})])
+    writer.close()
+    admin = Redis.from_url(url)
+    admin.function_flush()
+
+    with AtpReader(url, "p:") as atp_reader:
+        record = atp_reader.get("SKU-1")
+        with pytest.raises(LibraryMissingError) as raised:
+            atp_reader.network("SKU-1")
+
+    assert record is not None
+    assert str(raised.value) == (
+        "Redis has no function library 'invsync', so network ATP cannot be "
+        "read. `invsync run` loads it when it starts"
+    )
+    assert admin.function_list() == []
+    admin.close()

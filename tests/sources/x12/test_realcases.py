@@ -417,7 +417,32 @@ def test_945_fixed_count_has_invalid_date(
     assert letter.partner == "EDIFABRIC-3PL"
     assert letter.message == (
         "945 set ST02 0001 in interchange ISA13 000000263 (GS06 000000001) "
-        "rejected. W06-03 'CCYYMMDD' is not a date in CCYYMMDD or YYMMDD form."
+        "rejected. W06-03 'CCYYMMDD' is not a date in CCYYMMDD or YYMMDD form. "
+        "W03 (segment 21 of the set): W03-01 states 240, but the W12-03 "
+        "quantities sum to 144."
+    )
+
+
+def test_945_fixed_date_has_wrong_w03(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    # The file's W03-01 of 240 disagrees with its two W12-03 of 72 each.
+    data = (
+        realcases_dir / "x12-945/edifabric__WarehouseShippingAdvice.txt"
+    ).read_bytes()
+    fixed = data.replace(b"GE*2*000000001", b"GE*1*000000001").replace(
+        b"*CCYYMMDD*", b"*20071216*"
+    )
+
+    output = parse_bytes(fixed, realcases_catalog, "945-fixed")
+
+    assert output.events == []
+    (letter,) = output.dead_letters
+    assert letter.error_class == "invalid_control_total"
+    assert letter.message == (
+        "945 set ST02 0001 in interchange ISA13 000000263 (GS06 000000001) "
+        "rejected. W03 (segment 21 of the set): W03-01 states 240, but the "
+        "W12-03 quantities sum to 144."
     )
 
 
@@ -427,8 +452,10 @@ def test_945_fixed_ships_two_lots(
     data = (
         realcases_dir / "x12-945/edifabric__WarehouseShippingAdvice.txt"
     ).read_bytes()
-    fixed = data.replace(b"GE*2*000000001", b"GE*1*000000001").replace(
-        b"*CCYYMMDD*", b"*20071216*"
+    fixed = (
+        data.replace(b"GE*2*000000001", b"GE*1*000000001")
+        .replace(b"*CCYYMMDD*", b"*20071216*")
+        .replace(b"W03*240*", b"W03*144*")
     )
 
     output = parse_bytes(fixed, realcases_catalog, "945-fixed")
@@ -508,3 +535,175 @@ def test_940_fixed_controls_allocate_by_po(
         ),
     ]
     assert {event.partner for event in output.events} == {"COMPANY-C"}
+
+
+def tampered_letters(
+    realcases_dir: Path,
+    catalog: Catalog,
+    name: str,
+    replacements: list[tuple[bytes, bytes]],
+) -> list[tuple[str, str]]:
+    """Parse a real file after exact byte replacements; return its dead letters.
+
+    Each replacement must occur exactly once, so a test changes what it names.
+    """
+    data = (realcases_dir / name).read_bytes()
+    for old, new in replacements:
+        assert data.count(old) == 1, old
+        data = data.replace(old, new)
+    output = parse_bytes(data, catalog, "tampered")
+    return [(d.error_class, d.message) for d in output.dead_letters]
+
+
+def test_tampered_850_fails_ctt02(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-850/bots__850-004010.16.x12",
+        [(b"PO1*3*32*UN", b"PO1*3*33*UN")],
+    )
+
+    # The first set fails on its units as before, the second on its total.
+    assert [letter[0] for letter in letters] == [
+        "unknown_unit",
+        "invalid_control_total",
+    ]
+    assert letters[1][1] == (
+        "850 set ST02 0001 in interchange ISA13 000000010 (GS06 8) rejected. "
+        "CTT (segment 25 of the set): CTT02 states the hash total 213, but the "
+        "PO102 values hash to 214."
+    )
+
+
+def test_tampered_850_count_fails_ctt01(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-850/stedi-bootstrap__5010_850_input.edi",
+        [(b"CTT*2", b"CTT*3")],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "850 set ST02 000000057 in interchange ISA13 000000057 (GS06 "
+            "000000057) rejected. CTT (segment 14 of the set): CTT01 states 3 "
+            "line items, but the set has 2 PO1 segments.",
+        )
+    ]
+
+
+def test_tampered_856_fails_ctt02(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-856/oopfactory__856_Example3_ellipsis_terminator.txt",
+        [(b"SN1**1152*EA", b"SN1**1153*EA")],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "856 set ST02 0022 in interchange ISA13 000000027 (GS06 25) "
+            "rejected. CTT (segment 31 of the set): CTT02 states the hash total "
+            "4188, but the SN102 values hash to 4189.",
+        )
+    ]
+
+
+def test_tampered_940_fails_w76(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-940/oopfactory__940_simplot.txt",
+        [
+            (b"GE*1*940001777", b"GE*1*177818711"),
+            (b"IEA*1*940001777", b"IEA*1*398161180"),
+            (b"W01*972*CA", b"W01*971*CA"),
+        ],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "940 set ST02 0001 in interchange ISA13 398161180 (GS06 177818711) "
+            "rejected. W76 (segment 26 of the set): W76-01 states the hash total "
+            "1161, but the W01-01 values hash to 1160.",
+        )
+    ]
+
+
+def test_tampered_943_fails_w03(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-943/stupidedi__004010_AR943_pass_1.edi",
+        [(b"W04*100*EA", b"W04*10*EA")],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "943 set ST02 0001 in interchange ISA13 000000001 (GS06 1) "
+            "rejected. W03 (segment 8 of the set): W03-01 states 100, but the "
+            "W04-01 quantities sum to 10.",
+        )
+    ]
+
+
+def test_tampered_944_fails_w14(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-944/stupidedi__004010_RE944_pass_1.edi",
+        [(b"W07*100*EA", b"W07*99*EA")],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "944 set ST02 0001 in interchange ISA13 000000001 (GS06 1) "
+            "rejected. W14 (segment 7 of the set): W14-01 states 100, but the "
+            "W07-01 quantities sum to 99.",
+        )
+    ]
+
+
+def test_tampered_945_fails_w03(
+    realcases_dir: Path, realcases_catalog: Catalog
+) -> None:
+    letters = tampered_letters(
+        realcases_dir,
+        realcases_catalog,
+        "x12-945/edifabric__WarehouseShippingAdvice.txt",
+        [
+            (b"GE*2*000000001", b"GE*1*000000001"),
+            (b"*CCYYMMDD*", b"*20071216*"),
+            (b"W03*240*", b"W03*144*"),
+            (
+                b"W12*CC*72*72**CA*007117901645*UK*10071179016458*40551",
+                b"W12*CC*72*71**CA*007117901645*UK*10071179016458*40551",
+            ),
+        ],
+    )
+
+    assert letters == [
+        (
+            "invalid_control_total",
+            "945 set ST02 0001 in interchange ISA13 000000263 (GS06 000000001) "
+            "rejected. W03 (segment 21 of the set): W03-01 states 144, but the "
+            "W12-03 quantities sum to 143.",
+        )
+    ]
