@@ -25,6 +25,9 @@ from invsync.config import InvsyncConfig
 from invsync.devservices import Services, create_topics
 from invsync.events import AtpRecord
 from invsync.topics import Topics
+from operators.reference import AtpRow
+from operators.reference import ReferenceResult as ModelResult
+from operators.reference import reference as model
 from sinks.atp_reader import AtpReader
 
 logger = logging.getLogger(__name__)
@@ -89,6 +92,8 @@ class BenchResult:
     started_at: datetime
     topic_counts: dict[str, int]
     replay_s: float
+    # The replay's ATP against operators.reference, the executable specification.
+    model_check: str = "not run"
     systems: list[SystemRun] = field(default_factory=list)
     peer_reason: str = ""
     latency: list[latency.LoadResult] = field(default_factory=list)
@@ -104,8 +109,10 @@ class BenchResult:
 
     @property
     def passed(self) -> bool:
-        """Whether every system that ran matched the replay result."""
-        return all(run.check.startswith("passed") for run in self.systems)
+        """Whether the replay matched the model and every system the replay."""
+        return self.model_check == "passed" and all(
+            run.check.startswith("passed") for run in self.systems
+        )
 
     def summary_values(self) -> dict[str, float | None]:
         """Return the summary line's values (None for ``na``)."""
@@ -225,6 +232,54 @@ def compare_atp(expected: dict[str, AtpRecord], redis_url: str, key_prefix: str)
     return "passed"
 
 
+def compare_with_model(replayed: dict[str, AtpRecord], expected: ModelResult) -> str:
+    """Compare the replay's ATP records with the reference model's figures.
+
+    The model lists a warehouse for each SKU with an event that names it, and
+    the records list the same warehouses, so both sides must have the same rows.
+    """
+    rows: dict[tuple[str, str], AtpRow] = {}
+    unallocated: dict[str, tuple[int, int]] = {}
+    for sku, record in replayed.items():
+        for entry in record.warehouses:
+            rows[(sku, entry.warehouse)] = AtpRow(
+                on_hand=entry.on_hand,
+                held=entry.held,
+                reserved=entry.reserved,
+                inbound=entry.inbound,
+                safety_stock=entry.safety_stock,
+                atp=entry.atp,
+                backordered=entry.backordered,
+            )
+        if record.unallocated_demand or record.unallocated_backordered:
+            unallocated[sku] = (
+                record.unallocated_demand,
+                record.unallocated_backordered,
+            )
+    modelled = {
+        sku: (demand, expected.unallocated_backordered.get(sku, 0))
+        for sku, demand in expected.unallocated_demand.items()
+        if demand or expected.unallocated_backordered.get(sku, 0)
+    }
+    wrong = sorted(
+        key
+        for key in rows.keys() | expected.atp.keys()
+        if rows.get(key) != expected.atp.get(key)
+    )
+    if wrong:
+        sample = wrong[0]
+        logger.error(
+            "replay ATP of %s differs from the reference model: model %s, replay %s",
+            sample,
+            expected.atp.get(sample),
+            rows.get(sample),
+        )
+        return f"failed: {len(wrong)} SKU x warehouse rows differ, first {sample}"
+    if unallocated != modelled:
+        return "failed: unallocated demand differs from the reference model"
+    return "passed"
+
+
 def compare_fields(
     expected: dict[str, dict[str, int]], found: dict[str, dict[str, int]]
 ) -> str:
@@ -284,6 +339,8 @@ def run_benchmark(services: Services, options: BenchOptions) -> BenchResult:
     reference = replay_events(InvsyncConfig(), events).atp
     replay_s = time.perf_counter() - replay_started
     logger.info("replay: %d SKUs in %.1f s", len(reference), replay_s)
+    model_check = compare_with_model(reference, model(InvsyncConfig(), events))
+    logger.info("replay against the reference model: %s", model_check)
 
     topics = Topics(f"bench-{run_id}.")
     empty = Topics(f"bench-{run_id}-empty.")
@@ -291,7 +348,11 @@ def run_benchmark(services: Services, options: BenchOptions) -> BenchResult:
     _create(services, empty)
     counts = workload.preload(services.kafka_brokers, topics, events)
     result = BenchResult(
-        options=options, started_at=started_at, topic_counts=counts, replay_s=replay_s
+        options=options,
+        started_at=started_at,
+        topic_counts=counts,
+        replay_s=replay_s,
+        model_check=model_check,
     )
 
     for processes in (1, 2):

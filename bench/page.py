@@ -89,10 +89,12 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
         "no ERP balance snapshots and no warehouse settings, because the "
         "baselines keep neither.",
         f"- Reference: the replay mode (`dataflows.replay.replay_events`) took "
-        f"{result.replay_s:.1f} s on this input. A run counts only if its final "
-        "ATP equals the replay's: the whole ATP record of every SKU for invsync, "
-        "on-hand, reserved and safety stock per warehouse plus unallocated demand "
-        "for the baselines.",
+        f"{result.replay_s:.1f} s on this input, and its ATP against the "
+        "reference model (`operators/reference.py`, the executable "
+        f"specification) {_model_verdict(result)}. A run counts only if both "
+        "agree and the system's final ATP equals the replay's: the whole ATP "
+        "record of every SKU for invsync, on-hand, reserved and safety stock per "
+        "warehouse plus unallocated demand for the baselines.",
         "",
         "## Summary line",
         "",
@@ -225,6 +227,13 @@ def _read_and_state(result: BenchResult) -> list[str]:
             "",
         ]
     return lines
+
+
+def _model_verdict(result: BenchResult) -> str:
+    check = getattr(result, "model_check", "not run")
+    if check == "passed":
+        return "matched on every SKU x warehouse row and unallocated demand"
+    return f"did not match ({check})"
 
 
 def _load_line(result: BenchResult) -> list[str]:
