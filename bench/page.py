@@ -248,20 +248,30 @@ def _load_line(result: BenchResult) -> list[str]:
     ]
 
 
+_WHOLE_STEP = "SKU step, all of it (SkuLogic.on_batch)"
+
+
 def _target_notes(result: BenchResult) -> list[str]:
     """Explain, from this run's figures, what stands between each target and now."""
     notes: list[str] = []
     one = result.system("invsync 1 process")
     two = result.system("invsync 2 processes")
     shares = dict(result.profile.categories)
-    step = shares.get("SKU step, all of it (SkuLogic.on_batch)")
+    step = shares.get(_WHOLE_STEP)
     copies = shares.get("state copy per epoch (SkuLogic.snapshot)")
     if one is not None:
         share = ""
         if step is not None and copies is not None:
+            largest = sorted(
+                (item for item in result.profile.categories if item[0] != _WHOLE_STEP),
+                key=lambda item: item[1],
+                reverse=True,
+            )[:3]
+            named = ", ".join(f"{name} {value:.0%}" for name, value in largest)
             share = (
                 f". `SkuLogic.on_batch` takes {step:.0%} of the profiled samples "
-                f"and `SkuLogic.snapshot` {copies:.0%}"
+                f"and `SkuLogic.snapshot` {copies:.0%}; the largest other shares "
+                f"are {named}"
             )
         notes.append(
             f"- Throughput and the baseline ratios: one process spends "
