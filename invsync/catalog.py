@@ -27,6 +27,23 @@ class MappingError(ValueError):
         self.error_class = error_class
 
 
+def check_quantity_limit(base: int | Decimal, described: str) -> None:
+    """Raise MappingError ``invalid_quantity`` when ``base`` exceeds MAX_QUANTITY.
+
+    ``base`` is in base units and is compared by magnitude, so signed deltas are
+    bounded too. ``described`` names the value and starts the message, for
+    example ``"5 CS of TEE-RED-M"``.
+    """
+    size = abs(Decimal(base))
+    if size > MAX_QUANTITY:
+        magnitude = " in magnitude" if size != base else ""
+        msg = (
+            f"{described} is {base} base units, more than the limit of "
+            f"{MAX_QUANTITY}{magnitude}"
+        )
+        raise MappingError("invalid_quantity", msg)
+
+
 class Catalog:
     """Indexed view of an :class:`InvsyncConfig` for adapters."""
 
@@ -95,12 +112,7 @@ class Catalog:
         if base != base.to_integral_value():
             msg = f"{quantity} {code} of {sku} is {base} base units, not a whole number"
             raise MappingError("invalid_quantity", msg)
-        if abs(base) > MAX_QUANTITY:
-            msg = (
-                f"{quantity} {code} of {sku} is {base} base units, more than the "
-                f"limit of {MAX_QUANTITY}"
-            )
-            raise MappingError("invalid_quantity", msg)
+        check_quantity_limit(base, f"{quantity} {code} of {sku}")
         return int(base)
 
     def resolve_partner(self, ids: list[tuple[str, str]]) -> str | None:

@@ -5,29 +5,71 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from invsync.config import InvsyncConfig, load_config
+from pydantic import ValidationError
+
+from invsync.config import (
+    InvsyncConfig,
+    check_redis_url,
+    describe_config_error,
+    load_config,
+)
 from invsync.config import RecoveryConfig as RecoverySettings
 from invsync.logs import configure_logging, env_flag, secrets_of
+
+if TYPE_CHECKING:
+    from sources.base import AdapterInput
 
 logger = logging.getLogger("invsync")
 
 _EXIT_USAGE = 2
+
+# Subcommands that read the configuration file.
+CONFIG_COMMANDS = (
+    "parse",
+    "ingest",
+    "run",
+    "replay",
+    "atp",
+    "variances",
+    "redrive",
+    "topics",
+)
 
 
 class UsageError(Exception):
     """A mistake in the command or its configuration, reported without traceback."""
 
 
-def _config(args: argparse.Namespace, *, required: bool = True) -> InvsyncConfig:
+def read_config(path: str | Path) -> InvsyncConfig:
+    """Load a configuration file, or raise UsageError with a one-line reason."""
     import yaml
 
+    try:
+        return load_config(path)
+    except FileNotFoundError as exc:
+        msg = f"configuration file not found: {path}"
+        raise UsageError(msg) from exc
+    except IsADirectoryError as exc:
+        msg = f"configuration {path} is a directory, not a file"
+        raise UsageError(msg) from exc
+    except OSError as exc:
+        msg = f"cannot read configuration {path}: {exc.strerror}"
+        raise UsageError(msg) from exc
+    except (ValueError, yaml.YAMLError) as exc:
+        msg = f"invalid configuration {path}: {describe_config_error(exc)}"
+        raise UsageError(msg) from exc
+
+
+def _config(args: argparse.Namespace, *, required: bool = True) -> InvsyncConfig:
     path = args.config or os.environ.get("INVSYNC_CONFIG")
     if not path:
         if required:
@@ -36,21 +78,59 @@ def _config(args: argparse.Namespace, *, required: bool = True) -> InvsyncConfig
         # The defaults, with the command-line overrides below.
         config = InvsyncConfig()
     else:
-        try:
-            config = load_config(path)
-        except FileNotFoundError as exc:
-            msg = f"configuration file not found: {path}"
-            raise UsageError(msg) from exc
-        except (ValueError, yaml.YAMLError) as exc:
-            msg = f"invalid configuration {path}: {exc}"
-            raise UsageError(msg) from exc
+        config = read_config(path)
     updates: dict[str, Any] = {}
     if getattr(args, "brokers", None):
         brokers = [b for b in args.brokers.split(",") if b]
         updates["kafka"] = config.kafka.model_copy(update={"brokers": brokers})
     if getattr(args, "redis_url", None):
+        # model_copy does not validate, so the override is checked here.
+        try:
+            check_redis_url(args.redis_url)
+        except ValueError as exc:
+            msg = f"--redis-url: {exc}"
+            raise UsageError(msg) from exc
         updates["redis"] = config.redis.model_copy(update={"url": args.redis_url})
     return config.model_copy(update=updates) if updates else config
+
+
+def input_path_problem(path: Path) -> str | None:
+    """Return why a path cannot be an input, or None for a regular file or directory.
+
+    The adapters read regular files only, so devices, FIFOs and sockets are
+    rejected by name here rather than reported as missing.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"input file not found: {path}"
+    except OSError as exc:
+        return f"cannot read input {path}: {exc.strerror}"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISCHR(mode):
+        kind = "a character device"
+    elif stat.S_ISBLK(mode):
+        kind = "a block device"
+    elif stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "not a regular file"
+    return f"input {path} is {kind}; pass regular files or directories"
+
+
+def _inputs(args: argparse.Namespace) -> list[AdapterInput]:
+    """Read the command's input files, after checking that each can be read."""
+    from sources.registry import read_inputs
+
+    paths = [Path(p) for p in args.files]
+    for path in paths:
+        problem = input_path_problem(path)
+        if problem is not None:
+            raise UsageError(problem)
+    return read_inputs(paths, _hints(args))
 
 
 def _hints(args: argparse.Namespace) -> dict[str, str]:
@@ -67,11 +147,11 @@ def _hints(args: argparse.Namespace) -> dict[str, str]:
 def cmd_parse(args: argparse.Namespace) -> int:
     """Print each file's canonical events, or its dead letters, as JSON lines."""
     from invsync.catalog import Catalog
-    from sources.registry import parse_input, read_inputs
+    from sources.registry import parse_input
 
     catalog = Catalog(_config(args))
     failed = False
-    for item in read_inputs([Path(p) for p in args.files], _hints(args)):
+    for item in _inputs(args):
         output = parse_input(item, catalog)
         for event in output.events:
             line = {"file": item.origin, "type": type(event).__name__}
@@ -96,12 +176,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Publish the canonical events of files to the input topics, keyed by SKU."""
     from invsync.catalog import Catalog
     from invsync.publish import Publisher
-    from sources.registry import parse_input, read_inputs
+    from sources.registry import parse_input
 
     config = _config(args)
     catalog = Catalog(config)
     events = dead = 0
-    inputs = read_inputs([Path(p) for p in args.files], _hints(args))
+    inputs = _inputs(args)
     with Publisher(config) as publisher:
         for item in inputs:
             output = parse_input(item, catalog)
@@ -122,10 +202,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     _check_cluster_arguments(args)
+    try:
+        settings = recovery_settings(config, args)
+    except ValidationError as exc:
+        msg = f"invalid recovery settings: {describe_config_error(exc)}"
+        raise UsageError(msg) from exc
     if not _brokers_respond(config):
         return 1
     flow = kafka_flow(config, tail=not args.until_eof)
-    settings = recovery_settings(config, args)
     recovery = None
     if settings.directory is not None:
         ensure_recovery_partitions(settings.directory, settings.partitions)
@@ -165,6 +249,8 @@ def _check_cluster_arguments(args: argparse.Namespace) -> None:
     if partitions is not None and partitions < 1:
         msg = f"--recovery-partitions must be at least 1: {partitions}"
         raise UsageError(msg)
+    _check_seconds("--snapshot-interval", args.snapshot_interval, allow_zero=False)
+    _check_seconds("--backup-interval", args.backup_interval, allow_zero=True)
     addresses = args.addresses.split(";") if args.addresses else []
     if args.process_id is None:
         if addresses:
@@ -179,6 +265,21 @@ def _check_cluster_arguments(args: argparse.Namespace) -> None:
             f"--process-id {args.process_id} is outside the {len(addresses)} "
             "addresses; process ids count from 0"
         )
+        raise UsageError(msg)
+
+
+# Maximum duration of datetime.timedelta, in seconds.
+_MAX_SECONDS = timedelta.max.total_seconds()
+
+
+def _check_seconds(flag: str, value: float | None, *, allow_zero: bool) -> None:
+    """Reject a duration flag that is negative, NaN, infinite or beyond timedelta."""
+    if value is None:
+        return
+    lowest = "0 or more" if allow_zero else "greater than 0"
+    in_range = value >= 0 if allow_zero else value > 0
+    if not (math.isfinite(value) and in_range and value <= _MAX_SECONDS):
+        msg = f"{flag} must be a number of seconds {lowest}: {value}"
         raise UsageError(msg)
 
 
@@ -225,10 +326,11 @@ def recovery_settings(
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run the dataflow over files; write final ATP, postings and dead letters."""
     from dataflows.replay import replay
-    from sources.registry import read_inputs
 
     config = _config(args)
-    result = replay(config, read_inputs([Path(p) for p in args.files], _hints(args)))
+    if args.redis:
+        _check_replay_prefix(config, replace=args.replace)
+    result = replay(config, _inputs(args))
     data = result.to_json()
     Path(args.out).write_text(json.dumps(data, indent=2) + "\n")
     if args.redis:
@@ -260,6 +362,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{counts['variance_alerts']} variance alerts -> {args.out}"
     )
     return 0
+
+
+def _check_replay_prefix(config: InvsyncConfig, *, replace: bool) -> None:
+    """Raise UsageError when the key prefix already contains ATP records.
+
+    A replay's record versions count only the replayed events, so they are not
+    comparable with those of a running dataflow (docs/running.md).
+    """
+    from sinks.redis_layout import connect, describe_url, holds_atp
+
+    if replace:
+        return
+    client = connect(config.redis.url)
+    try:
+        occupied = holds_atp(client, config.redis.key_prefix)
+    finally:
+        client.close()
+    if occupied:
+        msg = (
+            f"Redis {describe_url(config.redis.url)} already holds ATP records under "
+            f"key prefix {config.redis.key_prefix!r}; replay into another "
+            "redis.key_prefix, or pass --replace to overwrite them"
+        )
+        raise UsageError(msg)
 
 
 def cmd_atp(args: argparse.Namespace) -> int:
@@ -342,15 +468,34 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     """Create the input and output topics."""
-    from invsync.devservices import create_topics
+    from invsync.devservices import ServiceError, create_topics, wait_for_kafka
     from invsync.topics import Topics
 
     config = _config(args)
+    timeout = args.timeout
+    if timeout is None:
+        timeout = config.kafka.startup_timeout.total_seconds()
+    _check_seconds("--timeout", timeout, allow_zero=False)
     topics = Topics(config.kafka.topic_prefix)
     names = topics.inputs() + topics.outputs()
-    create_topics(
-        config.kafka.brokers, names, config.kafka.partitions, config.kafka.client_config
-    )
+    brokers = config.kafka.brokers
+    try:
+        wait_for_kafka(brokers, timeout, config.kafka.client_config)
+        create_topics(
+            brokers,
+            names,
+            config.kafka.partitions,
+            config.kafka.client_config,
+            timeout=timeout,
+        )
+    except ServiceError as exc:
+        logger.error(
+            "creating topics on Kafka brokers %s failed: %s. Check kafka.brokers "
+            "and the network, then run it again",
+            ",".join(brokers),
+            exc,
+        )
+        return 1
     print("\n".join(names))
     return 0
 
@@ -536,6 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep = files_command("replay", "run the dataflow over files instead of Kafka")
     rep.add_argument("--out", required=True, help="output JSON file")
     rep.add_argument("--redis", action="store_true", help="also write ATP to Redis")
+    rep.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --redis, overwrite ATP records already under the key prefix",
+    )
     rep.add_argument("--redis-url", help="Redis URL; overrides config")
     rep.set_defaults(func=cmd_replay)
 
@@ -593,6 +743,13 @@ def build_parser() -> argparse.ArgumentParser:
         "topics", help="create the topics", description="Create the topics."
     )
     topics.add_argument("--brokers", help="comma-separated brokers; overrides config")
+    topics.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the brokers to respond, and again for the new "
+        "topics to appear; default: kafka.startup_timeout of the config (30 s)",
+    )
     topics.set_defaults(func=cmd_topics)
 
     schemas = sub.add_parser(
@@ -603,7 +760,22 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--write", action="store_true", help="rewrite the files")
     schemas.set_defaults(func=cmd_schemas)
     _add_recovery_commands(sub)
+    _accept_config_after_command(sub.choices)
     return parser
+
+
+def _accept_config_after_command(commands: dict[str, argparse.ArgumentParser]) -> None:
+    """Accept --config after the subcommand name too, as in ``invsync atp --config``.
+
+    The default is SUPPRESS so that, when the option is not repeated there, the
+    value given before the subcommand stays in the namespace.
+    """
+    for name in CONFIG_COMMANDS:
+        commands[name].add_argument(
+            "--config",
+            default=argparse.SUPPRESS,
+            help="configuration file (YAML or JSON); default: $INVSYNC_CONFIG",
+        )
 
 
 def _add_recovery_commands(sub: Any) -> None:

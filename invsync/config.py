@@ -10,6 +10,7 @@ Loaded from one YAML or JSON file and validated by pydantic. The rules it encode
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,7 +21,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 
 class PartnerRole(str, Enum):
@@ -36,7 +45,8 @@ WMS_SOURCE = "wms"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Inputs stay out of error messages because they may contain passwords.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class PartyId(_Strict):
@@ -157,10 +167,40 @@ class KafkaConfig(_Strict):
     )
 
 
+# The user information of a URL, which may carry a password, up to its last "@".
+_URL_PASSWORD = re.compile(r"//.*@")
+
+
+def check_redis_url(url: str) -> str:
+    """Return the URL if redis-py's ``Redis.from_url`` accepts it.
+
+    Raises:
+        ValueError: When the scheme is not redis, rediss or unix, or the port or
+            a query argument is invalid. The message masks the URL's user
+            information, which may contain a password.
+    """
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        msg = (
+            f"invalid Redis URL {_URL_PASSWORD.sub('//***@', url)!r}: "
+            f"{str(exc).rstrip('.')}. Use redis://HOST:PORT/DB, "
+            "rediss://HOST:PORT/DB or unix:///PATH/TO/SOCKET"
+        )
+        raise ValueError(msg) from exc
+    return url
+
+
 class RedisConfig(_Strict):
     """Redis connection and the ATP record versioning."""
 
-    url: str = Field(default="redis://127.0.0.1:6379/0")
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="redis://, rediss:// (TLS) or unix:// URL, as redis-py's "
+        "Redis.from_url accepts it.",
+    )
     key_prefix: str = Field(
         default="invsync:",
         description="Prefix of every key invsync writes, so several deployments or "
@@ -177,6 +217,13 @@ class RedisConfig(_Strict):
         description="How often every SKU's record is written again, because Redis "
         "may lose keys.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        # redis-py parses the URL only when a client is created, so a bad URL
+        # would otherwise fail deep inside a command or a dataflow worker.
+        return check_redis_url(value)
 
 
 class StateConfig(_Strict):
@@ -485,11 +532,24 @@ def _check_unique_ids(kind: str, owners: dict[str, list[PartyId]]) -> None:
 
 
 def load_config(path: str | Path) -> InvsyncConfig:
-    """Load and validate a configuration file (YAML or JSON)."""
+    """Load and validate a configuration file (YAML or JSON).
+
+    Raises:
+        OSError: When the file cannot be read (FileNotFoundError when it is missing).
+        yaml.YAMLError: On a YAML syntax error, with marks that name the file.
+        ValueError: On a JSON syntax error, an unset ``${NAME}`` or an invalid
+            value (pydantic.ValidationError). describe_config_error turns each of
+            these into one line.
+    """
     text = expand_env(Path(path).read_text())
-    data: Any = (
-        json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    )
+    data: Any
+    if str(path).endswith(".json"):
+        data = json.loads(text)
+    else:
+        # PyYAML takes the name in its error marks from the stream's name.
+        stream = io.StringIO(text)
+        stream.name = str(path)
+        data = yaml.safe_load(stream)
     if not isinstance(data, dict):
         msg = (
             f"configuration {path} must be a mapping with sections such as "
@@ -497,6 +557,48 @@ def load_config(path: str | Path) -> InvsyncConfig:
         )
         raise ValueError(msg)
     return InvsyncConfig.model_validate(data)
+
+
+def describe_config_error(exc: Exception) -> str:
+    """Return a configuration error as one line: key path and message of each error.
+
+    pydantic's own text spans several lines per error and repeats the input, which
+    may contain secrets. A YAML error gets its line and column, counted from 1.
+    """
+    if isinstance(exc, ValidationError):
+        return "; ".join(_describe_validation_error(error) for error in exc.errors())
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return _describe_yaml_error(exc)
+    return " ".join(str(exc).split())
+
+
+def _describe_validation_error(error: ErrorDetails) -> str:
+    path = ""
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    context = error.get("ctx") or {}
+    # ctx["error"] is the message of a validator's ValueError, without the
+    # "Value error, " prefix that msg adds.
+    if error["type"] == "value_error" and "error" in context:
+        message = str(context["error"])
+    else:
+        message = error["msg"]
+    return f"{path}: {message}" if path else message
+
+
+def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> str:
+    def at(mark: yaml.Mark | None) -> str:
+        if mark is None:
+            return ""
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+
+    text = f"YAML syntax error{at(exc.problem_mark)}: {exc.problem}"
+    if exc.context:
+        text += f" ({exc.context}{at(exc.context_mark)})"
+    return text
 
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

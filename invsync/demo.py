@@ -24,8 +24,9 @@ import yaml
 
 from invsync.avro import decode_as
 from invsync.catalog import Catalog
+from invsync.cli import UsageError, input_path_problem, read_config
 from invsync.cluster import start_cluster
-from invsync.config import InvsyncConfig, load_config
+from invsync.config import InvsyncConfig
 from invsync.devservices import create_topics, free_port, local_services
 from invsync.events import AtpRecord, DeadLetter, InventoryException, VarianceAlert
 from invsync.golden import write_golden_files
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 DEFAULT_CONFIG = SAMPLES / "config.yaml"
 TOPIC_PREFIX = "demo."
+_EXIT_USAGE = 2
 KEY_PREFIX = "demo:"
 
 
@@ -110,8 +112,21 @@ def format_table(records: dict[str, AtpRecord], network: dict[str, int]) -> str:
 
 
 def run_demo(config_path: Path, input_dir: Path | None, processes: int) -> int:
-    """Run the demo and print its results; return the exit code."""
-    base = load_config(config_path)
+    """Run the demo and print its results; return the exit code.
+
+    Raises:
+        UsageError: When the configuration cannot be loaded, the input path is
+            missing or not a regular file or directory, or processes is below 1.
+            Services are started only after these checks.
+    """
+    base = read_config(config_path)
+    if input_dir is not None:
+        problem = input_path_problem(input_dir)
+        if problem is not None:
+            raise UsageError(problem)
+    if processes < 1:
+        msg = f"--processes must be at least 1: {processes}"
+        raise UsageError(msg)
     with (
         tempfile.TemporaryDirectory(prefix="invsync-demo-") as tmp,
         local_services() as svc,
@@ -284,7 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    return run_demo(args.config, args.input, args.processes)
+    try:
+        return run_demo(args.config, args.input, args.processes)
+    except UsageError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from datetime import UTC, datetime
 from importlib import resources
@@ -72,6 +73,12 @@ def check_key_prefix(key_prefix: str) -> str:
 def atp_key(key_prefix: str, sku: str) -> str:
     """Return the key of a SKU's ATP hash."""
     return f"{key_prefix}atp:{hash_tag(bucket_of(sku))}:{sku}"
+
+
+def holds_atp(client: RedisClient, key_prefix: str) -> bool:
+    """Return whether any ATP hash exists under the key prefix."""
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", key_prefix)
+    return any(True for _ in client.scan_iter(match=f"{escaped}atp:*", count=1000))
 
 
 def warehouses_key(key_prefix: str, bucket: int) -> str:

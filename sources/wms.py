@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from invsync.catalog import Catalog
+from invsync.catalog import Catalog, MappingError, check_quantity_limit
 from invsync.config import WMS_SOURCE
 from invsync.events import (
     INPUT_EVENT_TYPES,
@@ -42,6 +42,16 @@ _MIN_LONG = -(2**63)
 _MAX_LONG = 2**63 - 1
 # Pydantic errors listed in one dead-letter message.
 _MAX_ERRORS = 5
+# Members of input records, at any depth, that carry base-unit quantities.
+QUANTITY_FIELDS = frozenset(
+    {
+        "quantity",
+        "ordered_quantity",
+        "cancelled_quantity",
+        "shipped_quantity",
+        "available",
+    }
+)
 
 
 class _LineError(ValueError):
@@ -109,6 +119,7 @@ def _parse_line(item: AdapterInput, catalog: Catalog) -> CanonicalEvent:
     if unknown:
         msg = f"unknown field {', '.join(unknown)} for {type_name}"
         raise _LineError("invalid_record", msg)
+    _check_quantities(record, type_name, record.get("sku"))
     _check_integers(record, type_name)
     if record.get("ingest_time") is None:
         record["ingest_time"] = item.ingest_time.isoformat()
@@ -127,6 +138,7 @@ def _parse_line(item: AdapterInput, catalog: Catalog) -> CanonicalEvent:
         msg = f"invalid {type_name}: {'; '.join(problems)}"
         raise _LineError("invalid_record", msg) from exc
 
+    _check_movement_quantity(event)
     _check_warehouse(event, catalog)
     return event
 
@@ -161,6 +173,49 @@ def _check_integers(value: Any, path: str) -> None:
     elif isinstance(value, int) and not _MIN_LONG <= value <= _MAX_LONG:
         msg = f"{path} is {value}, outside the 64-bit range of an Avro long"
         raise _LineError("invalid_record", msg)
+
+
+def _check_quantities(value: Any, path: str, sku: Any) -> None:
+    """Reject quantities beyond MAX_QUANTITY base units as ``invalid_quantity``.
+
+    It runs before the Avro long check, so every oversized quantity gets this
+    class, whether or not it fits 64 bits.
+    """
+    if isinstance(value, dict):
+        for key, member in value.items():
+            member_path = f"{path}.{key}"
+            if key in QUANTITY_FIELDS and _is_integer(member):
+                described = f"{member_path} of {sku}" if sku else member_path
+                try:
+                    check_quantity_limit(member, described)
+                except MappingError as exc:
+                    raise _LineError(exc.error_class, str(exc)) from exc
+            else:
+                _check_quantities(member, member_path, sku)
+    elif isinstance(value, list):
+        for index, element in enumerate(value):
+            _check_quantities(element, f"{path}[{index}]", sku)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_movement_quantity(event: CanonicalEvent) -> None:
+    """Reject a movement of 0 units, whatever its type.
+
+    InventoryMovement itself rejects 0 only for ADJUSTMENT. The rule for the
+    other types stays here rather than in the model because the X12 adapter
+    maps a 945 line of 0 units shipped to a SHIP of 0, and a model validation
+    error there dead-letters the whole transaction set.
+    """
+    if not isinstance(event, InventoryMovement) or event.quantity != 0:
+        return
+    msg = (
+        f"invalid InventoryMovement: {event.movement_type.value} quantity of "
+        f"{event.sku} must be positive, got 0"
+    )
+    raise _LineError("invalid_record", msg)
 
 
 def _reject_constant(name: str) -> Any:

@@ -16,7 +16,7 @@ from invsync.avro import decode_as
 from invsync.catalog import Catalog
 from invsync.cli import build_parser, main
 from invsync.config import InvsyncConfig, load_config
-from invsync.devservices import local_redis
+from invsync.devservices import free_port, local_redis
 from invsync.events import (
     AtpRecord,
     DeadLetter,
@@ -272,13 +272,111 @@ def test_redrive_after_config_fix(
             ["--config", str(SAMPLE_CONFIG), "run", "-i", "5", "-a", "a:1;b:2"],
             "--process-id 5 is outside the 2 addresses",
         ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "--snapshot-interval", "-1"],
+            "--snapshot-interval must be a number of seconds greater than 0: -1.0",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "--snapshot-interval", "1e20"],
+            "--snapshot-interval must be a number of seconds greater than 0: 1e+20",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "--backup-interval", "nan"],
+            "--backup-interval must be a number of seconds 0 or more: nan",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "topics", "--timeout", "0"],
+            "--timeout must be a number of seconds greater than 0: 0.0",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "parse", "/dev/null"],
+            "input /dev/null is a character device; pass regular files or directories",
+        ),
+        (
+            ["--config", "/dev", "parse", "x"],
+            "configuration /dev is a directory, not a file",
+        ),
     ],
 )
 def test_usage_errors_without_traceback(args: list[str], message: str) -> None:
     result = invsync(*args)
 
     assert result.returncode == 2
+    assert result.stderr.startswith("invsync: ")
     assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+BAD_REDIS_URL_MESSAGE = (
+    "invsync: --redis-url: invalid Redis URL 'notaurl': Redis URL must specify "
+    "one of the following schemes (redis://, rediss://, unix://). Use "
+    "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///PATH/TO/SOCKET\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["atp", "TEE-RED-M"],
+        ["variances"],
+        ["replay", str(SAMPLE_CONFIG), "--out", "/dev/null", "--redis"],
+        ["run"],
+    ],
+)
+def test_invalid_redis_url_rejected(args: list[str]) -> None:
+    # The config file goes after the subcommand, as users often write it.
+    result = invsync(*args, "--config", str(SAMPLE_CONFIG), "--redis-url", "notaurl")
+
+    assert result.returncode == 2
+    assert result.stderr == BAD_REDIS_URL_MESSAGE
+    assert result.stdout == ""
+
+
+def test_redis_url_password_masked(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text('redis: {url: "http://user:s3cret-pw@cache:6379/0"}\n')
+
+    result = invsync("--config", str(path), "variances")
+
+    assert result.returncode == 2
+    assert "redis.url: invalid Redis URL 'http://***@cache:6379/0'" in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_config_after_subcommand_overrides(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.yaml")
+
+    after = invsync("parse", "x", "--config", missing)
+    both = invsync("--config", str(SAMPLE_CONFIG), "parse", "x", "--config", missing)
+    before_only = invsync("--config", missing, "parse", "x")
+
+    assert after.stderr == f"invsync: configuration file not found: {missing}\n"
+    assert both.stderr == f"invsync: configuration file not found: {missing}\n"
+    assert before_only.stderr == (f"invsync: configuration file not found: {missing}\n")
+
+
+def test_topics_unreachable_broker_one_line() -> None:
+    # Nothing listens on a port that was just free.
+    broker = f"127.0.0.1:{free_port()}"
+
+    result = invsync(
+        "--config",
+        str(SAMPLE_CONFIG),
+        "topics",
+        "--brokers",
+        broker,
+        "--timeout",
+        "0.5",
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert f"ERROR invsync: creating topics on Kafka brokers {broker} failed: " in (
+        result.stderr
+    )
+    assert "did not respond within 0.5 s" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -296,6 +394,20 @@ def test_usage_errors_without_traceback(args: list[str], message: str) -> None:
             "             B: {locations: [{value: L1}]}}\n",
             "names both 'A' and 'B'",
         ),
+        (
+            "warehouses: {W: {locations: [{value: L1}, {value: ''}]}}\n",
+            "warehouses.W.locations[1].value: String should have at least 1 character",
+        ),
+        (
+            "kafka: {partitions: 0}\nbogus_key: 1\n",
+            "kafka.partitions: Input should be greater than or equal to 1; "
+            "bogus_key: Extra inputs are not permitted",
+        ),
+        (
+            "kafka:\n  brokers: [a\nredis: x: y\n",
+            "YAML syntax error at line 3, column 6: expected ',' or ']', but got "
+            "':' (while parsing a flow sequence at line 2, column 12)",
+        ),
     ],
 )
 def test_invalid_config_reported(tmp_path: Path, text: str, message: str) -> None:
@@ -305,8 +417,12 @@ def test_invalid_config_reported(tmp_path: Path, text: str, message: str) -> Non
     result = invsync("--config", str(path), "parse", str(SAMPLE_CONFIG))
 
     assert result.returncode == 2
-    assert "invalid configuration" in result.stderr
+    assert result.stderr.startswith(f"invsync: invalid configuration {path}: ")
     assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "errors.pydantic.dev" not in result.stderr
+    assert "input_value" not in result.stderr
+    assert "<unicode string>" not in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -378,3 +494,31 @@ def test_atp_without_library_does_not_write() -> None:
     assert len(functions_after_load) == 1
     assert unconfigured_read.returncode == 0, unconfigured_read.stderr
     assert json.loads(unconfigured_read.stdout)["network"]["network"] == 5
+
+
+def test_replay_refuses_prefix_with_atp(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    redis_url: str,
+    topics: Topics,
+    redis_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = _write(
+        _service_config(kafka_brokers, redis_url, topics, redis_prefix),
+        tmp_path / "c.yaml",
+    )
+    golden = write_golden_files(tmp_path / "golden")
+    command = ["--config", str(config), "replay", str(golden), "--out"]
+
+    first = main([*command, str(tmp_path / "a.json"), "--redis"])
+    capsys.readouterr()
+    second = main([*command, str(tmp_path / "b.json"), "--redis"])
+    refused = capsys.readouterr().err
+    replaced = main([*command, str(tmp_path / "c.json"), "--redis", "--replace"])
+
+    assert first == 0
+    assert second == 2
+    assert f"already holds ATP records under key prefix {redis_prefix!r}" in refused
+    assert not (tmp_path / "b.json").exists()
+    assert replaced == 0

@@ -11,12 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from invsync.catalog import MappingError
+from invsync.catalog import Catalog, MappingError
 
 JsonObject = dict[str, Any]
-# Integers up to 2**53 - 1 in magnitude are exact in an IEEE 754 double, the
-# number type of many JSON parsers. Larger values are rejected as counts.
-MAX_EXACT_INTEGER = 2**53 - 1
 
 
 class PayloadError(MappingError):
@@ -79,22 +76,36 @@ def optional_str(obj: JsonObject, key: str, path: str) -> str | None:
     return value.strip() or None
 
 
-def require_int(obj: JsonObject, key: str, path: str) -> int:
-    """Return an integer field, or raise PayloadError.
+def require_count(obj: JsonObject, key: str, path: str) -> int:
+    """Return an integer count field, or raise PayloadError.
 
     A JSON number with a fraction or exponent is rejected, because a quantity
-    written that way is not a count.
+    written that way is not a count. The magnitude is not checked here:
+    :func:`to_base_units` rejects more than MAX_QUANTITY base units.
     """
     value = require_key(obj, key, path)
     return _check_int(value, child(path, key))
 
 
-def optional_int(obj: JsonObject, key: str, path: str) -> int | None:
-    """Return an integer field, or None when it is absent or null."""
+def optional_count(obj: JsonObject, key: str, path: str) -> int | None:
+    """Return an integer count field, or None when it is absent or null."""
     value = obj.get(key)
     if value is None:
         return None
     return _check_int(value, child(path, key))
+
+
+def to_base_units(catalog: Catalog, sku: str, count: int, path: str) -> int:
+    """Convert a count in EA of ``sku`` to base units, naming the field in errors.
+
+    Raises MappingError ``invalid_quantity`` above MAX_QUANTITY base units in
+    magnitude, the limit the X12 and ERP CSV adapters apply. That limit is
+    below 2**53, so no count that a float64 parser may have rounded passes.
+    """
+    try:
+        return catalog.to_base_units(sku, count, "EA")
+    except MappingError as exc:
+        raise MappingError(exc.error_class, f"{path}: {exc}") from exc
 
 
 def optional_numeric_id(obj: JsonObject, key: str, path: str) -> str | None:
@@ -165,12 +176,6 @@ def gid_query_id(gid: str, resource: str, parameter: str, path: str) -> str:
 def _check_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"{path} must be an integer, got {_describe(value)}"
-        raise PayloadError(msg)
-    if abs(value) > MAX_EXACT_INTEGER:
-        msg = (
-            f"{path} is {value}, beyond {MAX_EXACT_INTEGER}, the largest integer "
-            "a float64 stores exactly"
-        )
         raise PayloadError(msg)
     return value
 

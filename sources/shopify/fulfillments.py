@@ -20,10 +20,11 @@ from sources.shopify.fields import (
     child,
     gid_id,
     optional_numeric_id,
-    require_int,
+    require_count,
     require_key,
     require_str,
     require_time,
+    to_base_units,
 )
 from sources.shopify.items import line_item_sku, location_warehouse
 
@@ -73,7 +74,7 @@ def parse_fulfillment(
         line_gid = require_str(line, "admin_graphql_api_id", path)
         line_id = gid_id(line_gid, "LineItem", child(path, "admin_graphql_api_id"))
         sku = line_item_sku(line, path, catalog, line_id)
-        quantity = require_int(line, "quantity", path)
+        quantity = require_count(line, "quantity", path)
         if quantity < 0:
             msg = f"{child(path, 'quantity')} is {quantity}; it must be at least 0"
             raise PayloadError(msg)
@@ -89,7 +90,7 @@ def parse_fulfillment(
                 order_id=order_id,
                 line_id=line_id,
                 fulfillment_id=fulfillment_id,
-                quantity=catalog.to_base_units(sku, quantity, "EA"),
+                quantity=to_base_units(catalog, sku, quantity, child(path, "quantity")),
             )
         )
     logger.info(

@@ -16,10 +16,11 @@ from sources.shopify.envelope import Delivery
 from sources.shopify.fields import (
     PayloadError,
     gid_query_id,
-    optional_int,
+    optional_count,
     optional_numeric_id,
     require_str,
     require_time,
+    to_base_units,
 )
 from sources.shopify.items import INVENTORY_ITEM, location_warehouse
 
@@ -48,7 +49,7 @@ def parse_inventory_level(
     if "available" not in body:
         msg = "available is missing; Shopify sends null for an untracked item"
         raise PayloadError(msg)
-    available = optional_int(body, "available", "")
+    available = optional_count(body, "available", "")
     updated_at = require_time(body, "updated_at", "")
 
     try:
@@ -57,7 +58,7 @@ def parse_inventory_level(
         msg = f"inventory item {item_id} at location {location_id}: {exc}"
         raise MappingError("unmapped_item", msg) from exc
     if available is not None:
-        available = catalog.to_base_units(sku, available, "EA")
+        available = to_base_units(catalog, sku, available, "available")
     warehouse = location_warehouse(catalog, location_id)
 
     event = ChannelInventoryLevel(

@@ -24,14 +24,15 @@ from sources.shopify.fields import (
     as_object,
     child,
     gid_id,
-    optional_int,
+    optional_count,
     optional_numeric_id,
     optional_str,
     optional_time,
-    require_int,
+    require_count,
     require_key,
     require_str,
     require_time,
+    to_base_units,
 )
 from sources.shopify.items import line_item_sku, location_warehouse
 
@@ -147,9 +148,9 @@ def _read_line(
     line_id = gid_id(gid, "LineItem", child(path, "admin_graphql_api_id"))
     sku = line_item_sku(line, path, catalog, line_id)
 
-    quantity = require_int(line, "quantity", path)
-    current = optional_int(line, "current_quantity", path)
-    fulfillable = optional_int(line, "fulfillable_quantity", path)
+    quantity = require_count(line, "quantity", path)
+    current = optional_count(line, "current_quantity", path)
+    fulfillable = optional_count(line, "fulfillable_quantity", path)
     _check_range(quantity, 0, None, child(path, "quantity"))
     if current is not None:
         _check_range(current, 0, quantity, child(path, "current_quantity"))
@@ -158,10 +159,12 @@ def _read_line(
 
     # current_quantity is the quantity left after edits removed some. Lines
     # removed entirely stay listed with current_quantity 0.
-    ordered = catalog.to_base_units(sku, quantity, "EA")
+    ordered = to_base_units(catalog, sku, quantity, child(path, "quantity"))
     current_units = ordered
     if current is not None:
-        current_units = catalog.to_base_units(sku, current, "EA")
+        current_units = to_base_units(
+            catalog, sku, current, child(path, "current_quantity")
+        )
 
     # The open quantity is fulfillable_quantity, so shipped is the part of the
     # current quantity beyond it. A cancelled order cancels all not shipped.
@@ -170,7 +173,9 @@ def _read_line(
     # reports the shipment.
     shipped = 0
     if fulfillable is not None:
-        fulfillable_units = catalog.to_base_units(sku, fulfillable, "EA")
+        fulfillable_units = to_base_units(
+            catalog, sku, fulfillable, child(path, "fulfillable_quantity")
+        )
         shipped = max(0, current_units - fulfillable_units)
     cancelled = ordered - shipped if order_cancelled else ordered - current_units
 

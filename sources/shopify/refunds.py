@@ -21,10 +21,11 @@ from sources.shopify.fields import (
     child,
     gid_id,
     optional_numeric_id,
-    require_int,
+    require_count,
     require_key,
     require_str,
     require_time,
+    to_base_units,
 )
 from sources.shopify.items import line_item_sku, location_warehouse
 
@@ -93,14 +94,13 @@ def parse_refund(
         line_gid = require_str(line, "admin_graphql_api_id", line_path)
         line_id = gid_id(line_gid, "LineItem", child(line_path, "admin_graphql_api_id"))
         sku = line_item_sku(line, line_path, catalog, line_id)
-        quantity = require_int(refund_line, "quantity", path)
+        quantity = require_count(refund_line, "quantity", path)
         if quantity < 0:
             msg = f"{child(path, 'quantity')} is {quantity}; it must be at least 0"
             raise PayloadError(msg)
         key = (sku, warehouse)
-        returned[key] = returned.get(key, 0) + catalog.to_base_units(
-            sku, quantity, "EA"
-        )
+        units = to_base_units(catalog, sku, quantity, child(path, "quantity"))
+        returned[key] = returned.get(key, 0) + units
 
     document_id = DOCUMENT_PREFIX + refund_id
     # Advice is absolute per (document, SKU, warehouse), so lines that return

@@ -20,6 +20,7 @@ from sinks.redis_layout import (
     encode_atp_fields,
     format_time,
     hash_tag,
+    holds_atp,
     library_source,
     warehouses_key,
 )
@@ -124,3 +125,23 @@ def test_connect_plain_url_gives_redis() -> None:
 
 def test_describe_url_drops_password() -> None:
     assert describe_url("redis://user:secret@cache:6380/0") == "redis://cache:6380/0"
+
+
+def test_holds_atp_finds_only_its_prefix(redis_url: str, redis_prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    plain = f"{redis_prefix}stXr:"
+    starred = f"{redis_prefix}st*r:"
+    empty_before = holds_atp(client, plain)
+    client.hset(atp_key(plain, "SKU-1"), "ctr", "1")
+    plain_found = holds_atp(client, plain)
+    # A glob character in a prefix matches only itself.
+    starred_before = holds_atp(client, starred)
+    client.hset(atp_key(starred, "SKU-1"), "ctr", "1")
+    starred_found = holds_atp(client, starred)
+    client.delete(atp_key(plain, "SKU-1"), atp_key(starred, "SKU-1"))
+    client.close()
+
+    assert empty_before is False
+    assert plain_found is True
+    assert starred_before is False
+    assert starred_found is True

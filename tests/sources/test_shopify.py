@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from invsync.catalog import Catalog
+from invsync.catalog import MAX_QUANTITY, Catalog
 from invsync.config import InvsyncConfig
 from invsync.events import (
     ChannelInventoryLevel,
@@ -992,13 +992,110 @@ def test_timestamp_out_of_range() -> None:
     assert message.startswith("updated_at is out of range in UTC")
 
 
-def test_huge_integer_is_invalid() -> None:
+def test_huge_integer_is_invalid_quantity() -> None:
     error_class, message = only_dead_letter(
         deliver("inventory_levels/update", level_body(available=2**53))
     )
 
-    assert error_class == "invalid_payload"
+    assert error_class == "invalid_quantity"
     assert message == (
-        "available is 9007199254740992, beyond 9007199254740991, the largest "
-        "integer a float64 stores exactly"
+        "available: 9007199254740992 EA of SKU-BLUE is 9007199254740992 base "
+        "units, more than the limit of 1000000000000"
+    )
+
+
+# Quantity limits: MAX_QUANTITY base units, as in the X12 and ERP CSV adapters.
+
+LIMIT_TEXT = "more than the limit of 1000000000000"
+
+
+@pytest.mark.parametrize(
+    ("line_change", "message"),
+    [
+        (
+            {"quantity": 6 * 10**18},
+            "line_items[0].quantity: 6000000000000000000 EA of SKU-RED is "
+            f"6000000000000000000 base units, {LIMIT_TEXT}",
+        ),
+        (
+            {
+                "quantity": MAX_QUANTITY + 1,
+                "current_quantity": MAX_QUANTITY + 1,
+                "fulfillable_quantity": 0,
+            },
+            "line_items[0].quantity: 1000000000001 EA of SKU-RED is 1000000000001 "
+            f"base units, {LIMIT_TEXT}",
+        ),
+    ],
+)
+def test_order_quantity_above_limit(line_change: dict[str, Any], message: str) -> None:
+    body = order_body()
+    body["line_items"][0].update(line_change)
+    error_class, found = only_dead_letter(deliver("orders/create", body))
+
+    assert error_class == "invalid_quantity"
+    assert found == message
+
+
+def test_order_quantity_limit_after_conversion() -> None:
+    body = order_body()
+    body["line_items"][1].update(
+        sku="SIX-PACK",
+        quantity=200_000_000_000,
+        current_quantity=None,
+        fulfillable_quantity=None,
+    )
+    error_class, message = only_dead_letter(deliver("orders/updated", body))
+
+    assert error_class == "invalid_quantity"
+    assert message == (
+        "line_items[1].quantity: 200000000000 EA of SKU-SIX is 1200000000000 "
+        f"base units, {LIMIT_TEXT}"
+    )
+
+
+def test_order_quantity_at_limit() -> None:
+    body = order_body()
+    body["line_items"][0].update(
+        quantity=MAX_QUANTITY, current_quantity=MAX_QUANTITY, fulfillable_quantity=1
+    )
+    output = deliver("orders/create", body)
+
+    assert output.dead_letters == []
+    red = lines_by_id(output)[RED_LINE]
+    assert red.ordered_quantity == 1_000_000_000_000
+    assert red.shipped_quantity == 999_999_999_999
+
+
+def test_fulfillment_quantity_above_limit() -> None:
+    body = fulfillment_body()
+    body["line_items"][0]["quantity"] = MAX_QUANTITY + 1
+    error_class, message = only_dead_letter(deliver("fulfillments/create", body))
+
+    assert error_class == "invalid_quantity"
+    assert message == (
+        "line_items[0].quantity: 1000000000001 EA of SKU-RED is 1000000000001 "
+        f"base units, {LIMIT_TEXT}"
+    )
+
+
+def test_refund_quantity_above_limit() -> None:
+    body = refund_body(refund_line("return", 1002, 6 * 10**18))
+    error_class, message = only_dead_letter(deliver("refunds/create", body))
+
+    assert error_class == "invalid_quantity"
+    assert message == (
+        "refund_line_items[0].quantity: 6000000000000000000 EA of SKU-RED is "
+        f"6000000000000000000 base units, {LIMIT_TEXT}"
+    )
+
+
+def test_inventory_level_negative_above_limit() -> None:
+    body = level_body(available=-MAX_QUANTITY - 1)
+    error_class, message = only_dead_letter(deliver("inventory_levels/update", body))
+
+    assert error_class == "invalid_quantity"
+    assert message == (
+        "available: -1000000000001 EA of SKU-BLUE is -1000000000001 base units, "
+        f"{LIMIT_TEXT} in magnitude"
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,10 @@ from typing import Any
 import pytest
 
 from invsync.avro import decode, encode
-from invsync.catalog import Catalog
+from invsync.catalog import MAX_QUANTITY, Catalog
 from invsync.config import InvsyncConfig, load_config
 from invsync.events import (
+    INPUT_EVENT_TYPES,
     ChannelInventoryLevel,
     InventoryMovement,
     InventorySnapshot,
@@ -31,6 +34,7 @@ from sources.base import AdapterInput, AdapterOutput
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples" / "wms"
+SAMPLE_CONFIG = REPO / "samples" / "config.yaml"
 INGEST = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 EVENT_TIME = "2024-05-01T14:00:00Z"
 
@@ -427,13 +431,220 @@ def test_timestamp_out_of_range() -> None:
 
 
 def test_integer_beyond_avro_long() -> None:
-    error_class, message = only_dead_letter(run(lines(receipt(quantity=2**63))))
+    record = {
+        "type": "OrderLine",
+        "event_id": "e-1",
+        "event_time": EVENT_TIME,
+        "sku": "SKU-RED",
+        "order_id": "SO-1",
+        "line_id": "1",
+        "action": "PLACED",
+        "ordered_quantity": 3,
+        "version_time": EVENT_TIME,
+        "version_rank": 2**63,
+    }
+    error_class, message = only_dead_letter(run(lines(record)))
 
     assert error_class == "invalid_record"
     assert message == (
-        "InventoryMovement.quantity is 9223372036854775808, outside the 64-bit "
+        "OrderLine.version_rank is 9223372036854775808, outside the 64-bit "
         "range of an Avro long"
     )
+
+
+# Quantity limits: MAX_QUANTITY base units per line, and no movement of 0 units.
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"quantity": 6 * 10**18},
+            "InventoryMovement.quantity of SKU-RED is 6000000000000000000 base "
+            "units, more than the limit of 1000000000000",
+        ),
+        (
+            {"quantity": 2**63},
+            "InventoryMovement.quantity of SKU-RED is 9223372036854775808 base "
+            "units, more than the limit of 1000000000000",
+        ),
+        (
+            {"movement_type": "ADJUSTMENT", "quantity": -99999999999999},
+            "InventoryMovement.quantity of SKU-RED is -99999999999999 base "
+            "units, more than the limit of 1000000000000 in magnitude",
+        ),
+    ],
+)
+def test_movement_quantity_above_limit(change: dict[str, Any], message: str) -> None:
+    error_class, found = only_dead_letter(run(lines(receipt(**change))))
+
+    assert error_class == "invalid_quantity"
+    assert found == message
+
+
+def test_movement_quantity_at_limit() -> None:
+    output = run(lines(receipt(quantity=MAX_QUANTITY)))
+
+    assert output.dead_letters == []
+    assert isinstance(output.events[0], InventoryMovement)
+    assert output.events[0].quantity == 1_000_000_000_000
+
+
+def test_two_huge_receipts_are_rejected() -> None:
+    first = receipt(event_id="rcv-1", quantity=6 * 10**18)
+    second = receipt(event_id="rcv-2", quantity=6 * 10**18)
+
+    output = run(lines(first, second))
+
+    assert output.events == []
+    classes = [letter.error_class for letter in output.dead_letters]
+    assert classes == ["invalid_quantity", "invalid_quantity"]
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            {
+                "type": "InventorySnapshot",
+                "sku": "SKU-RED",
+                "warehouse": "WH-EAST",
+                "snapshot_kind": "CYCLE_COUNT",
+                "as_of": EVENT_TIME,
+                "balances": [
+                    {"stock_status": "AVAILABLE", "quantity": 4},
+                    {"stock_status": "QC", "quantity": MAX_QUANTITY + 1},
+                ],
+            },
+            "InventorySnapshot.balances[1].quantity of SKU-RED is 1000000000001 "
+            "base units, more than the limit of 1000000000000",
+        ),
+        (
+            {
+                "type": "OrderLine",
+                "sku": "SKU-RED",
+                "order_id": "SO-1",
+                "line_id": "1",
+                "action": "PLACED",
+                "ordered_quantity": MAX_QUANTITY + 1,
+                "version_time": EVENT_TIME,
+            },
+            "OrderLine.ordered_quantity of SKU-RED is 1000000000001 base units, "
+            "more than the limit of 1000000000000",
+        ),
+        (
+            {
+                "type": "SupplyAdvice",
+                "sku": "SKU-RED",
+                "warehouse": "WH-WEST",
+                "document_id": "PO-88",
+                "quantity": MAX_QUANTITY + 1,
+            },
+            "SupplyAdvice.quantity of SKU-RED is 1000000000001 base units, more "
+            "than the limit of 1000000000000",
+        ),
+        (
+            {
+                "type": "SafetyStockSetting",
+                "source": "CONFIG",
+                "sku": "SKU-RED",
+                "warehouse": "WH-EAST",
+                "quantity": MAX_QUANTITY + 1,
+            },
+            "SafetyStockSetting.quantity of SKU-RED is 1000000000001 base units, "
+            "more than the limit of 1000000000000",
+        ),
+        (
+            {
+                "type": "ChannelInventoryLevel",
+                "sku": "SKU-RED",
+                "available": -MAX_QUANTITY - 1,
+            },
+            "ChannelInventoryLevel.available of SKU-RED is -1000000000001 base "
+            "units, more than the limit of 1000000000000 in magnitude",
+        ),
+    ],
+)
+def test_other_quantity_above_limit(record: dict[str, Any], message: str) -> None:
+    record = {"event_id": "e-1", "event_time": EVENT_TIME, **record}
+    error_class, found = only_dead_letter(run(lines(record)))
+
+    assert error_class == "invalid_quantity"
+    assert found == message
+
+
+def test_quantity_fields_cover_every_record() -> None:
+    for model in INPUT_EVENT_TYPES:
+        for name, field in model.model_fields.items():
+            counts = field.annotation in (int, int | None)
+            if counts and ("quantity" in name or name == "available"):
+                assert name in wms.QUANTITY_FIELDS, f"{model.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    "movement_type", ["RECEIPT", "RETURN", "SHIP", "PICK", "TRANSFER_OUT"]
+)
+def test_zero_movement_quantity(movement_type: str) -> None:
+    record = receipt(movement_type=movement_type, quantity=0, transfer_id="T-1")
+    error_class, message = only_dead_letter(run(lines(record)))
+
+    assert error_class == "invalid_record"
+    assert message == (
+        f"invalid InventoryMovement: {movement_type} quantity of SKU-RED must be "
+        "positive, got 0"
+    )
+
+
+def test_zero_status_change_quantity() -> None:
+    record = receipt(movement_type="STATUS_CHANGE", to_status="QC", quantity=0)
+    error_class, message = only_dead_letter(run(lines(record)))
+
+    assert error_class == "invalid_record"
+    assert message == (
+        "invalid InventoryMovement: STATUS_CHANGE quantity of SKU-RED must be "
+        "positive, got 0"
+    )
+
+
+def test_cli_parse_reports_quantity_dead_letters(tmp_path: Path) -> None:
+    path = tmp_path / "east.jsonl"
+    path.write_bytes(
+        lines(
+            receipt(event_id="rcv-1"),
+            receipt(event_id="rcv-2", quantity=6 * 10**18),
+            receipt(event_id="ship-1", movement_type="SHIP", quantity=0),
+        )
+    )
+
+    command = [sys.executable, "-m", "invsync.cli", "--config", str(SAMPLE_CONFIG)]
+    command.extend(["parse", "--format", "wms-jsonl", "--strict", str(path)])
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 1, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [line for line in printed if "type" in line]
+    letters = [line for line in printed if "dead_letter" in line]
+    assert [event["event_id"] for event in events] == ["rcv-1"]
+    assert [letter["dead_letter"] for letter in letters] == [
+        "invalid_quantity",
+        "invalid_record",
+    ]
+    assert "more than the limit of 1000000000000" in letters[0]["message"]
+    assert "SHIP quantity of SKU-RED must be positive" in letters[1]["message"]
+
+
+def test_zero_adjustment_quantity() -> None:
+    record = receipt(movement_type="ADJUSTMENT", quantity=0)
+    error_class, message = only_dead_letter(run(lines(record)))
+
+    assert error_class == "invalid_record"
+    assert "adjustment quantity must not be zero" in message
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda path: path.name)

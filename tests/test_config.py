@@ -1,0 +1,111 @@
+"""Configuration loading, the Redis URL check and one-line error descriptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from invsync.config import (
+    InvsyncConfig,
+    RedisConfig,
+    check_redis_url,
+    describe_config_error,
+    load_config,
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://cache.example:6380/1",
+        "unix:///run/redis/redis.sock",
+        "REDIS://host",
+        "redis://:pass@host:6379/0?socket_timeout=2",
+    ],
+)
+def test_redis_url_accepted(url: str) -> None:
+    assert check_redis_url(url) == url
+    assert RedisConfig(url=url).url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (
+            "notaurl",
+            "Redis URL must specify one of the following schemes "
+            "(redis://, rediss://, unix://)",
+        ),
+        ("http://host:6379", "Redis URL must specify one of the following schemes"),
+        ("redis://host:port/0", "Port could not be cast to integer value as 'port'"),
+        ("redis://host:70000/0", "Port out of range 0-65535"),
+        (
+            "redis://host/0?socket_timeout=soon",
+            "Invalid value for 'socket_timeout' in connection URL",
+        ),
+    ],
+)
+def test_redis_url_rejected(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="invalid Redis URL") as caught:
+        check_redis_url(url)
+
+    assert reason in str(caught.value)
+
+
+def test_redis_url_error_masks_password() -> None:
+    with pytest.raises(ValidationError) as caught:
+        RedisConfig(url="redis://user:p@ss-word@host:port/0")
+
+    text = describe_config_error(caught.value)
+    assert text.startswith("url: invalid Redis URL 'redis://***@host:port/0': ")
+    assert "ss-word" not in text
+    assert "ss-word" not in str(caught.value)
+
+
+def test_validation_error_one_line() -> None:
+    data = {
+        "warehouses": {"W": {"locations": [{"value": "L1"}, {"value": ""}]}},
+        "kafka": {"partitions": 0},
+    }
+    with pytest.raises(ValidationError) as caught:
+        InvsyncConfig.model_validate(data)
+
+    assert describe_config_error(caught.value) == (
+        "warehouses.W.locations[1].value: String should have at least 1 "
+        "character; kafka.partitions: Input should be greater than or equal to 1"
+    )
+
+
+def test_model_validator_error_without_prefix() -> None:
+    data = {"warehouses": {"W": {"on_hand_source": "NOBODY"}}}
+    with pytest.raises(ValidationError) as caught:
+        InvsyncConfig.model_validate(data)
+
+    assert describe_config_error(caught.value) == (
+        "warehouse 'W' takes on hand from partner 'NOBODY', which is not configured"
+    )
+
+
+def test_yaml_error_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka:\n  brokers: [a\nredis: x: y\n")
+
+    with pytest.raises(yaml.MarkedYAMLError) as caught:
+        load_config(path)
+
+    assert caught.value.problem_mark is not None
+    assert caught.value.problem_mark.name == str(path)
+    assert describe_config_error(caught.value) == (
+        "YAML syntax error at line 3, column 6: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence at line 2, column 12)"
+    )
+
+
+def test_other_error_joined_to_one_line() -> None:
+    error = ValueError("first line\n  second line")
+
+    assert describe_config_error(error) == "first line second line"
