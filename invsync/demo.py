@@ -262,6 +262,18 @@ def _print_variances(redis_url: str) -> None:
         print(format_variances(alerts))
 
 
+def exception_counts(exceptions: list[InventoryException]) -> str:
+    """Return the demo's line of exception records, raised and cleared, by kind."""
+    # A record with quantity 0 clears an earlier exception of its line or pair.
+    cleared = sum(1 for e in exceptions if e.quantity == 0)
+    kinds = Counter(e.kind.value for e in exceptions)
+    by_kind = " ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+    return (
+        f"exception records: {len(exceptions)} ({len(exceptions) - cleared} raised, "
+        f"{cleared} cleared) {by_kind}"
+    )
+
+
 def _print_counts(config: InvsyncConfig, topics: Topics) -> None:
     brokers = config.kafka.brokers
     postings = read_topic(brokers, topics.postings)
@@ -272,13 +284,9 @@ def _print_counts(config: InvsyncConfig, topics: Topics) -> None:
     letters = [
         decode_as(r.value, DeadLetter) for r in read_topic(brokers, topics.dead_letters)
     ]
-    kinds = Counter(e.kind.value for e in exceptions)
     classes = Counter(d.error_class for d in letters)
     print(f"ERP postings: {len(postings)}")
-    print(
-        f"exceptions: {len(exceptions)} "
-        + " ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
-    )
+    print(exception_counts(exceptions))
     print(
         f"dead letters: {len(letters)} "
         + " ".join(f"{k}={v}" for k, v in sorted(classes.items()))

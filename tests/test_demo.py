@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from invsync.demo import exception_counts
+from invsync.events import ExceptionKind, InventoryException
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +57,26 @@ def test_demo_invalid_config_one_line(tmp_path: Path) -> None:
     )
     assert len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def _exception(kind: ExceptionKind, quantity: int) -> InventoryException:
+    return InventoryException(
+        exception_id=f"{kind.value}-{quantity}",
+        kind=kind,
+        sku="SKU-1",
+        warehouse="W1",
+        quantity=quantity,
+        event_time=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+
+
+def test_exception_counts_split_cleared() -> None:
+    records = [
+        _exception(ExceptionKind.BACKORDER, 2),
+        _exception(ExceptionKind.BACKORDER, 0),
+        _exception(ExceptionKind.OVERSELL, 1),
+    ]
+
+    line = exception_counts(records)
+
+    assert line == "exception records: 3 (2 raised, 1 cleared) BACKORDER=2 OVERSELL=1"
