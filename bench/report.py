@@ -76,9 +76,9 @@ EXPLANATIONS = {
     ),
     "backorder settling per batch (SkuState.settle)": (
         "`settle` visits each warehouse of the SKU. Lines sit in a queue per "
-        "location sorted by priority (`operators/backorders.py`), and a "
-        "settlement walks from the first line it could not serve in full, so a "
-        "SKU out of stock costs the lines that changed, not all its open lines. "
+        "location sorted by priority (`operators/backorders.py`). A settlement "
+        "walks from the first line it could not serve in full, so a SKU out of "
+        "stock costs the lines that changed, not all its open lines. "
         "Each backorder change builds an `InventoryException`: this workload "
         "stocks out its popular SKUs, so about one exception leaves per event."
     ),

@@ -370,19 +370,19 @@ def _check_replay_prefix(config: InvsyncConfig, *, replace: bool) -> None:
     A replay's record versions count only the replayed events, so they are not
     comparable with those of a running dataflow (docs/running.md).
     """
-    from sinks.redis_layout import connect, describe_url, holds_atp
+    from sinks.redis_layout import connect, contains_atp, describe_url
 
     if replace:
         return
     client = connect(config.redis.url)
     try:
-        occupied = holds_atp(client, config.redis.key_prefix)
+        occupied = contains_atp(client, config.redis.key_prefix)
     finally:
         client.close()
     if occupied:
         msg = (
-            f"Redis {describe_url(config.redis.url)} already holds ATP records under "
-            f"key prefix {config.redis.key_prefix!r}; replay into another "
+            f"Redis {describe_url(config.redis.url)} already contains ATP records "
+            f"under key prefix {config.redis.key_prefix!r}. Replay into another "
             "redis.key_prefix, or pass --replace to overwrite them"
         )
         raise UsageError(msg)

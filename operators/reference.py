@@ -756,7 +756,7 @@ def _evaluate(
     The cause is None when nothing breaks tolerance.
     """
     as_of, last = view.as_of, view.last_applied
-    # Without a sequence, the ERP holds every posting up to as_of.
+    # Without a sequence, the ERP contains every posting up to as_of.
     rejected = [
         p
         for p in postings

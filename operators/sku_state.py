@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 
 OutputRecord = ErpPosting | InventoryException | DeadLetter | VarianceAlert
 Location = str | None
-# What one line adds to its location's totals: (location, reserved, backordered).
+# Contribution of one line to its location's totals: (location, reserved,
+# backordered).
 Contribution = tuple[Location, int, int]
 
 # ERP stock types: a status change posts only when it crosses between them.
@@ -195,12 +196,12 @@ class SkuState(TupleState):
     unallocated_backordered: int = 0
     variance: VarianceState = field(default_factory=VarianceState)
     next_prune: datetime | None = None
-    # Indexes derived from ``lines``, kept so that a batch costs time in
-    # proportion to the lines it touches, not to every line the SKU holds:
+    # Indexes derived from ``lines``, so that a batch costs time in proportion
+    # to the lines it touches rather than to every line of the SKU. They are
     # the open lines of each location, the priority each open line is listed
     # under, the counted contribution of lines changed in this batch, and the
-    # lines of orders with order-level shipments. Rebuilt after unpickling and
-    # never pickled.
+    # lines of orders with order-level shipments. They are rebuilt after
+    # unpickling and never pickled.
     queues: dict[Location, LocationQueue] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -232,8 +233,6 @@ class SkuState(TupleState):
             state.setdefault("variance", VarianceState())
             state.setdefault("next_prune", None)
             state.setdefault("settings", StateSettings())
-            for name in ("queues", "listed", "dirty", "unattributed_lines"):
-                state.pop(name, None)
         else:
             self.settings = StateSettings()
         super().__setstate__(state)
@@ -247,9 +246,10 @@ class SkuState(TupleState):
         for key, line in self.lines.items():
             self._count(key, line)
         for order_id in self.unattributed:
-            self.unattributed_lines[order_id] = [
-                key for key in self.lines if key[0] == order_id
-            ]
+            self.unattributed_lines[order_id] = self._keys_of_order(order_id)
+
+    def _keys_of_order(self, order_id: str) -> list[LineKey]:
+        return [key for key in self.lines if key[0] == order_id]
 
     def _queue(self, location: Location) -> LocationQueue:
         found = self.queues.get(location)
@@ -376,7 +376,7 @@ class SkuState(TupleState):
     def _evaluate_balance(
         self, balance: ErpBalanceSnapshot, following: CanonicalEvent | None
     ) -> list[VarianceAlert]:
-        """Compare an ERP balance with the WMS as it stands when it arrives.
+        """Compare an ERP balance with the WMS on hand at the moment it arrives.
 
         Rows of one balance (one per stock type, same as_of) that arrive
         together are compared once, after the last of them.
@@ -536,9 +536,9 @@ class SkuState(TupleState):
         shipped, _ = self.unattributed.get(event.order_id, (0, event.event_time))
         self.unattributed[event.order_id] = (shipped + event.quantity, event.event_time)
         if event.order_id not in self.unattributed_lines:
-            self.unattributed_lines[event.order_id] = [
-                key for key in self.lines if key[0] == event.order_id
-            ]
+            self.unattributed_lines[event.order_id] = self._keys_of_order(
+                event.order_id
+            )
 
     def _spread_unattributed(self) -> None:
         """Spread order-level shipments over the order's lines in line-id order."""

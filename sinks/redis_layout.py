@@ -75,7 +75,7 @@ def atp_key(key_prefix: str, sku: str) -> str:
     return f"{key_prefix}atp:{hash_tag(bucket_of(sku))}:{sku}"
 
 
-def holds_atp(client: RedisClient, key_prefix: str) -> bool:
+def contains_atp(client: RedisClient, key_prefix: str) -> bool:
     """Return whether any ATP hash exists under the key prefix."""
     escaped = re.sub(r"([*?\[\]\\])", r"\\\1", key_prefix)
     return any(True for _ in client.scan_iter(match=f"{escaped}atp:*", count=1000))

@@ -205,9 +205,9 @@ def _check_movement_quantity(event: CanonicalEvent) -> None:
     """Reject a movement of 0 units, whatever its type.
 
     InventoryMovement itself rejects 0 only for ADJUSTMENT. The rule for the
-    other types stays here rather than in the model because the X12 adapter
-    maps a 945 line of 0 units shipped to a SHIP of 0, and a model validation
-    error there dead-letters the whole transaction set.
+    other types stays here, not in the model: the X12 adapter maps a 945 line
+    of 0 units shipped to a SHIP of 0. A model validation error there would
+    dead-letter the whole transaction set.
     """
     if not isinstance(event, InventoryMovement) or event.quantity != 0:
         return

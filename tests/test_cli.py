@@ -519,6 +519,7 @@ def test_replay_refuses_prefix_with_atp(
 
     assert first == 0
     assert second == 2
-    assert f"already holds ATP records under key prefix {redis_prefix!r}" in refused
+    assert f"already contains ATP records under key prefix {redis_prefix!r}" in refused
+    assert "pass --replace to overwrite them" in refused
     assert not (tmp_path / "b.json").exists()
     assert replaced == 0

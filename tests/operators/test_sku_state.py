@@ -6,6 +6,7 @@ minute offsets from T0 show the arithmetic of each lateness rule directly.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -1592,9 +1593,16 @@ def test_pickle_leaves_out_indexes_and_settings() -> None:
 
 def test_dict_pickle_restores() -> None:
     state, _ = run(*busy_log())
+    # Snapshots written before tuple pickling and variance detection held a
+    # dict of the init fields without ``variance``.
+    fields = dataclasses.fields(state)
     older = SkuState.__new__(SkuState)
     older.__setstate__(
-        {k: v for k, v in state.__dict__.items() if k not in ("queues", "variance")}
+        {
+            f.name: getattr(state, f.name)
+            for f in fields
+            if f.init and f.name != "variance"
+        }
     )
     older.settings = state.settings
     assert older.atp_record() == state.atp_record()

@@ -16,11 +16,11 @@ from sinks.redis_layout import (
     bucket_of,
     check_key_prefix,
     connect,
+    contains_atp,
     describe_url,
     encode_atp_fields,
     format_time,
     hash_tag,
-    holds_atp,
     library_source,
     warehouses_key,
 )
@@ -127,17 +127,17 @@ def test_describe_url_drops_password() -> None:
     assert describe_url("redis://user:secret@cache:6380/0") == "redis://cache:6380/0"
 
 
-def test_holds_atp_finds_only_its_prefix(redis_url: str, redis_prefix: str) -> None:
+def test_contains_atp_finds_only_its_prefix(redis_url: str, redis_prefix: str) -> None:
     client = Redis.from_url(redis_url)
     plain = f"{redis_prefix}stXr:"
     starred = f"{redis_prefix}st*r:"
-    empty_before = holds_atp(client, plain)
+    empty_before = contains_atp(client, plain)
     client.hset(atp_key(plain, "SKU-1"), "ctr", "1")
-    plain_found = holds_atp(client, plain)
+    plain_found = contains_atp(client, plain)
     # A glob character in a prefix matches only itself.
-    starred_before = holds_atp(client, starred)
+    starred_before = contains_atp(client, starred)
     client.hset(atp_key(starred, "SKU-1"), "ctr", "1")
-    starred_found = holds_atp(client, starred)
+    starred_found = contains_atp(client, starred)
     client.delete(atp_key(plain, "SKU-1"), atp_key(starred, "SKU-1"))
     client.close()
 
