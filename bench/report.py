@@ -88,8 +88,8 @@ EXPLANATIONS = {
     ),
     "Redis ATP sink (AtpWriter.write)": (
         "The ATP sink builds the hash fields (JSON of each warehouse and of the "
-        "whole record, by pydantic-core) in Python before its one pipelined "
-        "FCALL per hash slot."
+        "whole record, by pydantic-core) in Python, and redis-py encodes each "
+        "argument of the pipelined FCALLs in Python before hiredis packs them."
     ),
     "decode step (decode_record)": (
         "Decoding is fastavro (three timestamp conversions per event) plus "

@@ -34,6 +34,7 @@ from invsync.events import (
 )
 from invsync.logs import configure_from_env, dead_letter_fields
 from invsync.topics import Topics
+from invsync.worker import configure_gc
 from operators.freshness import FreshnessSettings
 from operators.variance import alert_key
 from sinks.kafka_checked import CheckedKafkaSink
@@ -200,4 +201,6 @@ def get_flow(config_path: str | None = None, tail: bool = True) -> Dataflow:
     config = load_config(path)
     # python -m bytewax.run configures no logging of its own.
     configure_from_env(config)
-    return kafka_flow(config, tail=tail)
+    flow = kafka_flow(config, tail=tail)
+    configure_gc(config.worker)
+    return flow

@@ -199,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dataflows.kafka_flow import kafka_flow
     from invsync.recovery import ensure_recovery_partitions
+    from invsync.worker import configure_gc
 
     config = _config(args)
     _check_cluster_arguments(args)
@@ -210,6 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not _brokers_respond(config):
         return 1
     flow = kafka_flow(config, tail=not args.until_eof)
+    configure_gc(config.worker)
     recovery = None
     if settings.directory is not None:
         ensure_recovery_partitions(settings.directory, settings.partitions)

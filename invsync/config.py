@@ -296,6 +296,26 @@ class RecoveryConfig(_Strict):
     )
 
 
+class WorkerConfig(_Strict):
+    """Settings of each dataflow worker process."""
+
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(50_000, 20, 100),
+        description="Thresholds of Python's cycle collector (gc.set_threshold) in "
+        "dataflow processes. The operator's state holds no reference cycles and "
+        "is freed by reference counting, so the collector only costs time; "
+        "Python's own (700, 10, 10) runs it after every 700 net allocations.",
+    )
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(part < 1 for part in value):
+            msg = f"gc thresholds must be positive: {list(value)}"
+            raise ValueError(msg)
+        return value
+
+
 class ToleranceRule(_Strict):
     """Variance tolerance of one warehouse, one SKU class, or both.
 
@@ -471,6 +491,7 @@ class InvsyncConfig(_Strict):
     variance: VarianceConfig = Field(default_factory=VarianceConfig)
     erp_csv: ErpCsvConfig = Field(default_factory=ErpCsvConfig)
     freshness: FreshnessConfig = Field(default_factory=FreshnessConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
 
     @model_validator(mode="after")
     def _check_sources(self) -> InvsyncConfig:

@@ -131,6 +131,8 @@ class VarianceCause(str, Enum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         msg = f"timestamp {value.isoformat()} has no timezone; use UTC"
         raise ValueError(msg)

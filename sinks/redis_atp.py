@@ -1,7 +1,8 @@
 """Bytewax sink that publishes ATP records to Redis with version-guarded writes.
 
-Each batch is coalesced per SKU, grouped by hash slot and sent as one
-``FCALL invsync_put_atp`` per slot, all pipelined in one round trip. The
+Each batch is coalesced per SKU and sent as ``FCALL invsync_put_atp`` calls,
+all pipelined in one round trip: one call per hash slot on Redis Cluster, and
+one per ``KEYS_PER_CALL`` SKUs on a single Redis. The
 function writes a record only when its version is newer than the stored one,
 so replays and out-of-order batches never move a key back.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from bytewax.outputs import StatelessSinkPartition
 from prometheus_client import Counter, Histogram
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from invsync.events import AtpRecord
@@ -53,6 +55,9 @@ STALE_WRITES = Counter(
 
 OLDER_WARNING_INTERVAL_S = 60.0
 """Seconds between warnings about writes rejected as older than Redis's copy."""
+
+KEYS_PER_CALL = 500
+"""Maximum keys per function call on a single Redis, which runs one call at a time."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class AtpWriter:
         call_with_retry(lambda: load_library(self._client), self._retry_total_s)
 
     def write(self, records: Iterable[AtpRecord]) -> WriteResult:
-        """Write a batch of records: one FCALL per hash slot, in one pipeline.
+        """Write a batch of records in one pipeline of FCALLs.
 
         Raises:
             redis.exceptions.ConnectionError: Redis stayed unreachable for the
@@ -133,9 +138,14 @@ class AtpWriter:
 
         latest = coalesce(batch)
         groups: dict[int, list[AtpRecord]] = defaultdict(list)
-        for record in latest:
-            key = atp_key(self._key_prefix, record.sku)
-            groups[key_slot(key.encode())].append(record)
+        if isinstance(self._client, RedisCluster):
+            for record in latest:
+                key = atp_key(self._key_prefix, record.sku)
+                groups[key_slot(key.encode())].append(record)
+        else:
+            # A single Redis takes keys of any slots in one call.
+            for start in range(0, len(latest), KEYS_PER_CALL):
+                groups[start] = latest[start : start + KEYS_PER_CALL]
 
         replies = call_with_retry(
             lambda: call_with_library(self._client, lambda: self._send(groups)),

@@ -14,9 +14,9 @@ from bytewax.operators import output
 from bytewax.testing import TestingSource, run_main
 from prometheus_client import REGISTRY
 from redis import Redis
-from redis.crc import key_slot
 
 from invsync.events import WarehouseAtp
+from sinks import redis_atp
 from sinks.redis_atp import AtpWriter, RedisAtpSink, coalesce
 from sinks.redis_layout import atp_key, bucket_of, connect
 
@@ -190,16 +190,12 @@ def _sku_pair_in_one_bucket() -> tuple[str, str]:
         index += 1
 
 
-def test_one_fcall_per_slot(writer, redis_url, redis_prefix, record_factory):
-    pair = _sku_pair_in_one_bucket()
-    skus = [*_skus_in_distinct_buckets(6), *pair]
-    records = [record_factory(sku, 0, 1, {"W1": 1}) for sku in skus]
-    slots = {key_slot(atp_key(redis_prefix, sku).encode()) for sku in skus}
+def _monitored_fcalls(redis_url, redis_prefix, write):
+    """Run ``write`` and return its result and the FCALLs Redis received."""
     marker = f"end-{uuid.uuid4().hex}"
     monitor_client = Redis.from_url(redis_url, decode_responses=True)
-
     with monitor_client.monitor() as monitor:
-        result = writer.write(records)
+        result = write()
         monitor_client.echo(marker)
         fcalls: list[list[str]] = []
         while True:
@@ -209,16 +205,47 @@ def test_one_fcall_per_slot(writer, redis_url, redis_prefix, record_factory):
             if command.startswith("FCALL") and redis_prefix in command:
                 fcalls.append(command.split())
     monitor_client.close()
+    return result, fcalls
 
-    assert len(slots) == 7
-    assert result.fcalls == 7
-    assert len(fcalls) == 7
-    for words in fcalls:
-        key_count = int(words[2])
-        keys = words[3 : 3 + key_count]
-        assert len({key_slot(key.encode()) for key in keys}) == 1
-    pair_keys = {atp_key(redis_prefix, sku) for sku in pair}
-    assert any(pair_keys <= set(words) for words in fcalls)
+
+def _called_keys(fcalls):
+    return [words[3 : 3 + int(words[2])] for words in fcalls]
+
+
+def test_single_redis_takes_a_batch_in_one_fcall(
+    writer, redis_url, redis_prefix, record_factory
+):
+    skus = [*_skus_in_distinct_buckets(6), *_sku_pair_in_one_bucket()]
+    records = [record_factory(sku, 0, 1, {"W1": 1}) for sku in skus]
+
+    result, fcalls = _monitored_fcalls(
+        redis_url, redis_prefix, lambda: writer.write(records)
+    )
+
+    assert result.fcalls == 1
+    assert result.applied == len(skus)
+    assert [sorted(keys) for keys in _called_keys(fcalls)] == [
+        sorted(atp_key(redis_prefix, sku) for sku in skus)
+    ]
+
+
+def test_single_redis_splits_large_batches(
+    writer, client, redis_url, redis_prefix, record_factory, monkeypatch
+):
+    monkeypatch.setattr(redis_atp, "KEYS_PER_CALL", 3)
+    skus = [f"SPLIT-{index}" for index in range(8)]
+    records = [record_factory(sku, 0, 1, {"W1": 1}) for sku in skus]
+
+    result, fcalls = _monitored_fcalls(
+        redis_url, redis_prefix, lambda: writer.write(records)
+    )
+
+    assert result.fcalls == 3
+    assert [len(keys) for keys in _called_keys(fcalls)] == [3, 3, 2]
+    stored = [
+        json.loads(client.hget(atp_key(redis_prefix, sku), "avail")) for sku in skus
+    ]
+    assert stored == [{"W1": 1}] * len(skus)
 
 
 def test_sink_in_dataflow(redis_url, redis_prefix, client, record_factory):
