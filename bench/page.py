@@ -172,8 +172,9 @@ def _read_and_state(result: BenchResult) -> list[str]:
         lines += [
             "## Read path",
             "",
-            "`AtpReader.network` (one `FCALL invsync_network_atp`) and "
-            f"`AtpReader.network_many` ({reads.batch} SKUs in one pipeline), "
+            "`AtpReader.network` (one `FCALL_RO invsync_network_atp`) and "
+            f"`AtpReader.network_many` ({reads.batch} SKUs in one "
+            "`FCALL_RO invsync_network_atp_many`), "
             f"{len(reads.one_sku_ms)} and {len(reads.many_skus_ms)} timed calls.",
             "",
             markdown_table(

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from invsync.events import AtpRecord, RecordVersion, WarehouseAtp
 from sinks.redis_layout import (
     LIBRARY_NAME,
     NETWORK_ATP,
+    NETWORK_ATP_MANY,
     RedisClient,
     atp_key,
     bucket_of,
@@ -34,6 +37,9 @@ from sinks.redis_retry import call_with_library
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+SKUS_PER_CALL = 500
+"""Maximum SKUs per function call on a single Redis, which runs one call at a time."""
 
 
 class LibraryMissingError(RuntimeError):
@@ -223,25 +229,36 @@ class AtpReader:
     def network_many(self, skus: Iterable[str]) -> dict[str, NetworkAtp | None]:
         """Return the network ATP of many SKUs, None for each SKU without a record.
 
-        Sends one pipeline of FCALL_RO commands, which on Redis Cluster is one
-        batch per node.
+        Sends one pipeline of ``FCALL_RO invsync_network_atp_many`` calls: one
+        per ``SKUS_PER_CALL`` SKUs on a single Redis, and one per bucket on
+        Redis Cluster (a bucket's keys share a hash slot), where the pipeline
+        is one batch per node.
         """
         requested = list(dict.fromkeys(skus))
-
-        def send() -> list[Any]:
-            pipeline = self._client.pipeline(transaction=False)
+        groups: dict[int, list[str]] = defaultdict(list)
+        if isinstance(self._client, RedisCluster):
             for sku in requested:
+                groups[bucket_of(sku)].append(sku)
+        else:
+            for start in range(0, len(requested), SKUS_PER_CALL):
+                groups[start] = requested[start : start + SKUS_PER_CALL]
+
+        def send() -> list[list[Any]]:
+            pipeline = self._client.pipeline(transaction=False)
+            for group in groups.values():
+                keys = [key for sku in group for key in self._network_keys(sku)]
                 pipeline.fcall_ro(
-                    NETWORK_ATP, 2, *self._network_keys(sku), self._stale_policy
+                    NETWORK_ATP_MANY, len(keys), *keys, self._stale_policy
                 )
-            replies: list[Any] = pipeline.execute()
+            replies: list[list[Any]] = pipeline.execute()
             return replies
 
         replies = self._call_function(send)
-        return {
-            sku: _decode_network(sku, reply)
-            for sku, reply in zip(requested, replies, strict=True)
-        }
+        found: dict[str, NetworkAtp | None] = {}
+        for group, group_replies in zip(groups.values(), replies, strict=True):
+            for sku, reply in zip(group, group_replies, strict=True):
+                found[sku] = _decode_network(sku, reply)
+        return {sku: found[sku] for sku in requested}
 
     def _call_function(self, operation: Callable[[], T]) -> T:
         """Run an operation that calls the library, loading it only if allowed."""

@@ -3,8 +3,8 @@
 -- Redis Functions of invsync (Redis 7.0 or newer). docs/redis.md describes the
 -- key layout these functions read and write.
 --
--- Every call touches only keys of one hash slot, so the library works on a
--- single Redis and on Redis Cluster alike.
+-- On Redis Cluster every call must touch keys of one hash slot only, and the
+-- callers group keys by slot, so the library works there as on a single Redis.
 
 -- Lua numbers are doubles, so versions and quantities are exact up to 2^53.
 
@@ -175,20 +175,18 @@ local function set_stale(keys, args)
   return written
 end
 
--- Compute the network ATP of one SKU.
---
--- KEYS[1]: the SKU's ATP hash. KEYS[2]: the warehouses hash of its bucket.
--- ARGV[1], optional: stale policy, 'include' (the default) or 'exclude'. A
--- warehouse whose '<code>:stale' field is '1' is stale, and with 'exclude' it
--- counts as inactive. A warehouse without a flag counts as active.
--- Returns nil when the SKU has no record, else {network, unclipped,
+-- Compute the network ATP of one SKU from its ATP hash and the warehouses hash
+-- of its bucket. A warehouse whose '<code>:stale' field is '1' is stale, and
+-- with policy 'exclude' it counts as inactive. A warehouse without a flag
+-- counts as active.
+-- Returns false when the SKU has no record, else {network, unclipped,
 -- unallocated demand, generation, counter, {code, available, active, ...}},
 -- where network = max(0, unclipped), unclipped = the sum of available over
 -- active warehouses minus unallocated demand, and active is 1 or 0. A seventh
 -- element lists the codes of the stale warehouses. Warehouses
 -- are sorted by code.
-local function network_atp(keys, args)
-  local stored = redis.call('HMGET', keys[1], 'gen', 'ctr', 'unalloc', 'avail')
+local function network_of(atp_key, warehouses_key, policy)
+  local stored = redis.call('HMGET', atp_key, 'gen', 'ctr', 'unalloc', 'avail')
   if not stored[1] then
     return false
   end
@@ -200,16 +198,12 @@ local function network_atp(keys, args)
   end
   table.sort(codes)
 
-  local flags = hmget_all(keys[2], codes)
-  local policy = args[1] or 'include'
-  if policy ~= 'include' and policy ~= 'exclude' then
-    error('invalid stale policy: ' .. policy .. ' (expected include or exclude)')
-  end
+  local flags = hmget_all(warehouses_key, codes)
   local stale_fields = {}
   for index, code in ipairs(codes) do
     stale_fields[index] = code .. ':stale'
   end
-  local stale = hmget_all(keys[2], stale_fields)
+  local stale = hmget_all(warehouses_key, stale_fields)
 
   local total = 0
   local per_warehouse = {}
@@ -245,11 +239,52 @@ local function network_atp(keys, args)
   }
 end
 
+local function stale_policy(args)
+  local policy = args[1] or 'include'
+  if policy ~= 'include' and policy ~= 'exclude' then
+    error('invalid stale policy: ' .. policy .. ' (expected include or exclude)')
+  end
+  return policy
+end
+
+-- Compute the network ATP of one SKU.
+--
+-- KEYS[1]: the SKU's ATP hash. KEYS[2]: the warehouses hash of its bucket.
+-- ARGV[1], optional: stale policy, 'include' (the default) or 'exclude'.
+-- Returns nil when the SKU has no record, else the table network_of returns.
+local function network_atp(keys, args)
+  return network_of(keys[1], keys[2], stale_policy(args))
+end
+
+-- Compute the network ATP of many SKUs.
+--
+-- KEYS: pairs of a SKU's ATP hash and the warehouses hash of its bucket.
+-- ARGV[1], optional: stale policy, as for invsync_network_atp.
+-- Returns one element per pair, in order: nil when the SKU has no record, else
+-- the reply of invsync_network_atp.
+local function network_atp_many(keys, args)
+  if #keys % 2 ~= 0 then
+    error('invalid keys: expected pairs of ATP and warehouses keys, got '
+      .. #keys .. ' keys')
+  end
+  local policy = stale_policy(args)
+  local replies = {}
+  for index = 1, #keys, 2 do
+    replies[(index + 1) / 2] = network_of(keys[index], keys[index + 1], policy)
+  end
+  return replies
+end
+
 redis.register_function('invsync_put_atp', put_atp)
 redis.register_function('invsync_set_warehouses', set_warehouses)
 redis.register_function('invsync_set_stale', set_stale)
 redis.register_function{
   function_name = 'invsync_network_atp',
   callback = network_atp,
+  flags = {'no-writes'},
+}
+redis.register_function{
+  function_name = 'invsync_network_atp_many',
+  callback = network_atp_many,
   flags = {'no-writes'},
 }

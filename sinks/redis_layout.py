@@ -1,7 +1,7 @@
 """Redis key layout of the ATP records, the connection URL and the function library.
 
 ``docs/redis.md`` describes every key and field. Every key of one SKU carries
-the hash tag of the SKU's bucket, so each function call touches one hash slot
+the hash tag of the SKU's bucket, so the keys of one bucket share a hash slot
 and the layout works on a single Redis and on Redis Cluster.
 """
 
@@ -34,6 +34,7 @@ LIBRARY_NAME = "invsync"
 PUT_ATP = "invsync_put_atp"
 SET_WAREHOUSES = "invsync_set_warehouses"
 NETWORK_ATP = "invsync_network_atp"
+NETWORK_ATP_MANY = "invsync_network_atp_many"
 
 # Seconds. A URL query parameter of the same name overrides each of them.
 DEFAULT_SOCKET_CONNECT_TIMEOUT = 5.0

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from invsync.events import RecordVersion
+from sinks import atp_reader as atp_reader_module
 from sinks.atp_reader import AtpReader, LibraryMissingError, WarehouseAvailable
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import connect
@@ -34,6 +36,13 @@ def flags(redis_url: str, redis_prefix: str) -> Iterator[WarehouseFlagWriter]:
     flag_writer.load_library()
     yield flag_writer
     flag_writer.close()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Redis]:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    yield redis
+    redis.close()
 
 
 @pytest.fixture
@@ -163,6 +172,60 @@ def test_network_many_pipelined(writer, flags, reader, record_factory):
     assert second.network == 0
     assert second.unclipped == -2
     assert found["NO-SUCH-SKU"] is None
+
+
+def _fcall_ro_count(client: Redis) -> int:
+    stats = client.info("commandstats").get("cmdstat_fcall_ro", {})
+    return int(stats.get("calls", 0))
+
+
+def _write_varied(writer, flags, record_factory, count: int) -> list[str]:
+    skus = [f"MANY-{index}" for index in range(count)]
+    writer.write(
+        [
+            record_factory(
+                sku, 0, index + 1, {"W1": index % 4, "W2": 3}, unallocated=index % 5
+            )
+            for index, sku in enumerate(skus)
+        ]
+    )
+    flags.write([WarehouseFlag("W2", False, FLAG_TIME)])
+    return skus
+
+
+def test_network_many_matches_single_reads(
+    writer, flags, reader, record_factory, client
+):
+    skus = _write_varied(writer, flags, record_factory, 30)
+    requested = [*skus, "NO-SUCH-SKU", skus[0]]
+    calls_before = _fcall_ro_count(client)
+
+    found = reader.network_many(requested)
+
+    assert _fcall_ro_count(client) - calls_before == 1
+    assert list(found) == [*skus, "NO-SUCH-SKU"]
+    assert found["NO-SUCH-SKU"] is None
+    for sku in skus:
+        assert found[sku] == reader.network(sku)
+
+
+def test_network_many_splits_large_requests(
+    writer, flags, reader, record_factory, client, monkeypatch
+):
+    monkeypatch.setattr(atp_reader_module, "SKUS_PER_CALL", 4)
+    skus = _write_varied(writer, flags, record_factory, 10)
+    calls_before = _fcall_ro_count(client)
+
+    found = reader.network_many(skus)
+
+    assert _fcall_ro_count(client) - calls_before == 3
+    for sku in skus:
+        assert found[sku] == reader.network(sku)
+
+
+def test_network_many_rejects_unpaired_keys(writer, client):
+    with pytest.raises(ResponseError, match="expected pairs"):
+        client.fcall_ro("invsync_network_atp_many", 1, "p:atp:{b1}:SKU-1")
 
 
 def test_network_reloads_flushed_library(restartable_redis, record_factory):

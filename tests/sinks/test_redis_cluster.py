@@ -112,6 +112,22 @@ def test_cluster_network_atp(redis_cluster_url, prefix, writer, reader, record_f
     assert second.unclipped == -2
 
 
+def test_cluster_network_many_matches_single_reads(writer, reader, record_factory):
+    skus = [f"SLOT-{index}" for index in range(40)]
+    writer.write(
+        [
+            record_factory(sku, 0, 1, {"W1": index, "W2": 2}, unallocated=index % 3)
+            for index, sku in enumerate(skus)
+        ]
+    )
+
+    found = reader.network_many([*skus, "NO-SUCH-SKU"])
+
+    assert found["NO-SUCH-SKU"] is None
+    for sku in skus:
+        assert found[sku] == reader.network(sku)
+
+
 def test_cluster_flags_on_every_primary(redis_cluster_url, prefix, cluster):
     flags = WarehouseFlagWriter(connect(redis_cluster_url), prefix, 5.0)
     flags.load_library()
