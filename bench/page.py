@@ -291,8 +291,10 @@ def _target_notes(result: BenchResult) -> list[str]:
         notes.append(
             f"- Two processes: {1e6 / two.events_per_cpu_s:.0f} µs of CPU per "
             f"event against {1e6 / one.events_per_cpu_s:.0f} µs with one. Bytewax "
-            "routes each SKU to one worker by key hash, so events cross between "
-            "the processes pickled, and the most popular SKU's events all run "
+            "routes each SKU to one worker by key hash, so about half the events "
+            "cross to the other process, and Bytewax pickles and unpickles each "
+            "of them (events pickle as tuples of field values, "
+            "`invsync/model_pickle.py`). The most popular SKU's events all run "
             "on one worker whatever the process count."
         )
     if one is not None and result.latency:

@@ -191,6 +191,11 @@ def encode(record: AvroBase) -> bytes:
 
 def decode_header(data: bytes) -> type[AvroBase]:
     """Return the record type named by a single-object header, or raise DecodeError."""
+    return _writer_of(data).model
+
+
+def _writer_of(data: bytes) -> _Registered:
+    """Return the writer schema named by a single-object header."""
     if len(data) < HEADER_SIZE or data[:2] != MAGIC:
         msg = "value is not Avro single-object encoded (missing C3 01 marker)"
         raise DecodeError("not_avro", msg)
@@ -199,18 +204,17 @@ def decode_header(data: bytes) -> type[AvroBase]:
         (value,) = struct.unpack("<Q", data[2:HEADER_SIZE])
         msg = f"unknown writer schema fingerprint {value:016x}"
         raise DecodeError("unknown_schema", msg)
-    return entry.model
+    return entry
 
 
 def decode(data: bytes) -> AvroBase:
     """Decode and validate a single-object encoded record of any invsync type."""
-    decode_header(data)
-    entry = _by_fingerprint()[data[2:HEADER_SIZE]]
+    entry = _writer_of(data)
+    body = io.BytesIO(data)
+    body.seek(HEADER_SIZE)
     model = entry.model
     try:
-        raw = schemaless_reader(
-            io.BytesIO(data[HEADER_SIZE:]), entry.parsed, entry.reader
-        )
+        raw = schemaless_reader(body, entry.parsed, entry.reader)
     except SchemaResolutionError as exc:
         msg = (
             f"{model.__name__} writer schema {entry.fingerprint.hex()} cannot be "

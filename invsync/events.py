@@ -21,6 +21,8 @@ from enum import Enum
 from pydantic import Field, field_validator, model_validator
 from pydantic_avro import AvroBase
 
+from invsync.model_pickle import CompactPickle
+
 NAMESPACE = "invsync"
 
 
@@ -143,7 +145,7 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(msg) from exc
 
 
-class CanonicalEvent(AvroBase):
+class CanonicalEvent(CompactPickle, AvroBase):
     """Fields shared by every input event."""
 
     event_id: str = Field(
@@ -246,7 +248,7 @@ class InventoryMovement(CanonicalEvent):
         return self
 
 
-class StatusQuantity(AvroBase):
+class StatusQuantity(CompactPickle, AvroBase):
     """Absolute quantity in one stock status."""
 
     stock_status: StockStatus = Field(description="Stock status.")

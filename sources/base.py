@@ -44,7 +44,7 @@ Adapter = Callable[[AdapterInput, Catalog], AdapterOutput]
 
 def stable_id(*parts: object) -> str:
     """Return a short deterministic id (hex SHA-256 prefix) of the parts."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
     return digest[:24]
 
 
