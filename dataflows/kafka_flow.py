@@ -46,6 +46,13 @@ from sources.base import stable_id
 logger = logging.getLogger(__name__)
 
 RecordT = TypeVar("RecordT", bound=AvroBase)
+
+DEFAULT_CONSUMER_CONFIG: dict[str, str] = {
+    # At 5,000 events/s on Tansu, the median produce-to-Redis latency was
+    # 208 ms with librdkafka's default of 500 ms and 44 ms with 50 ms. An idle
+    # consumer then sends a fetch request every 50 ms.
+    "fetch.wait.max.ms": "50",
+}
 KeyFn = Callable[[RecordT], str | None]
 
 
@@ -175,7 +182,12 @@ def kafka_flow(
         # librdkafka's own log lines, such as failed broker connections, go
         # through Python logging, so they are formatted, masked and rate-limited.
         # confluent-kafka takes a Logger there; Bytewax annotates only strings.
-        add_config={**config.kafka.client_config, "logger": logger},  # type: ignore[dict-item]
+        add_config={
+            **DEFAULT_CONSUMER_CONFIG,
+            **config.kafka.client_config,
+            **config.kafka.consumer_config,
+            "logger": logger,  # type: ignore[dict-item]
+        },
         batch_size=batch_size,
     )
     raw = op.map("to_raw", consumed.oks, to_raw)

@@ -159,6 +159,12 @@ class KafkaConfig(_Strict):
         description="Extra librdkafka properties of the dataflow's producers only "
         "(linger.ms, compression.type, message.timeout.ms).",
     )
+    consumer_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka properties of the dataflow's consumers only "
+        "(fetch.wait.max.ms, fetch.min.bytes). They override the defaults in "
+        "dataflows.kafka_flow.DEFAULT_CONSUMER_CONFIG.",
+    )
     startup_timeout: timedelta = Field(
         default=timedelta(seconds=30),
         gt=timedelta(0),

@@ -12,6 +12,7 @@ import yaml
 from bytewax.testing import run_main
 from redis import Redis
 
+from dataflows import kafka_flow as kafka_flow_module
 from dataflows.kafka_flow import get_flow
 from invsync.config import InvsyncConfig, WarehouseConfig, load_config
 from invsync.topics import Topics
@@ -84,3 +85,43 @@ def test_get_flow_writes_initial_flags(
         "WH-OFF:t": "0",
     }
     assert all(copy == copies[0] for copy in copies)
+
+
+def _consumer_config(monkeypatch: pytest.MonkeyPatch, config: InvsyncConfig) -> dict:
+    captured: dict = {}
+    real_input = kafka_flow_module.kop.input
+
+    def capture(*args, **kwargs):
+        captured.update(kwargs["add_config"])
+        return real_input(*args, **kwargs)
+
+    monkeypatch.setattr(kafka_flow_module.kop, "input", capture)
+    kafka_flow_module.kafka_flow(config, tail=False, sinks=_unused_sinks())
+    return captured
+
+
+def _unused_sinks():
+    # The flow is only built, never run, so its sinks are never opened.
+    return kafka_flow_module.kafka_sinks(InvsyncConfig())
+
+
+def test_consumers_default_to_short_fetch_wait(monkeypatch):
+    captured = _consumer_config(monkeypatch, InvsyncConfig())
+
+    assert captured["fetch.wait.max.ms"] == "50"
+
+
+def test_consumer_config_overrides_defaults(monkeypatch):
+    config = InvsyncConfig.model_validate(
+        {
+            "kafka": {
+                "client_config": {"security.protocol": "SSL"},
+                "consumer_config": {"fetch.wait.max.ms": "500"},
+            }
+        }
+    )
+
+    captured = _consumer_config(monkeypatch, config)
+
+    assert captured["fetch.wait.max.ms"] == "500"
+    assert captured["security.protocol"] == "SSL"
