@@ -7,7 +7,6 @@ and the layout works on a single Redis and on Redis Cluster.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zlib
@@ -16,6 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pydantic_core import to_json
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
@@ -92,10 +92,6 @@ def warehouse_field(warehouse: str) -> str:
     return f"w:{warehouse}"
 
 
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
 def format_time(value: datetime) -> str:
     """Format an aware datetime as ISO-8601 in UTC, such as ``2026-03-01T12:00:00Z``.
 
@@ -116,22 +112,22 @@ def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
     The function ``invsync_put_atp`` writes ``gen`` and ``ctr`` from the
     version it compares, so the caller passes them apart from these fields.
     """
+    # One dump to JSON-compatible values, then pydantic-core writes each field's
+    # compact JSON: the same text as model_dump_json, in a fraction of the time.
+    data = record.model_dump(mode="json")
+    warehouses: list[dict[str, Any]] = data["warehouses"]
+    available = {row["warehouse"]: row["available"] for row in warehouses}
     fields = {
         "updated_at": format_time(record.updated_at),
         "unalloc": str(record.unallocated_demand),
         "unalloc_bo": str(record.unallocated_backordered),
-        "avail": _compact_json({w.warehouse: w.available for w in record.warehouses}),
-        "record": record.model_dump_json(),
+        "avail": to_json(dict(sorted(available.items()))).decode(),
+        "record": to_json(data).decode(),
     }
-    for warehouse in record.warehouses:
-        # pydantic-core writes compact JSON in field order, faster than json.dumps.
-        fields[warehouse_field(warehouse.warehouse)] = warehouse.model_dump_json(
-            exclude=_WAREHOUSE_KEY
-        )
+    for row in warehouses:
+        code = row.pop("warehouse")
+        fields[warehouse_field(code)] = to_json(row).decode()
     return fields
-
-
-_WAREHOUSE_KEY = {"warehouse"}
 
 
 def library_source() -> str:
