@@ -18,6 +18,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from confluent_kafka import Consumer, KafkaException, Producer
 from pydantic_avro import AvroBase
 
 from dataflows.flow import FlowSinks, build_core, new_flow
@@ -37,7 +38,7 @@ from invsync.topics import Topics
 from invsync.worker import configure_gc
 from operators.freshness import FreshnessSettings
 from operators.variance import alert_key
-from sinks.kafka_checked import CheckedKafkaSink
+from sinks.kafka_checked import DEFAULT_PRODUCER_CONFIG, CheckedKafkaSink
 from sinks.redis_atp import RedisAtpSink
 from sinks.variance_redis import OpenVarianceSink
 from sinks.warehouse_flags import WarehouseFlagSink, WarehouseStaleSink
@@ -58,6 +59,66 @@ KeyFn = Callable[[RecordT], str | None]
 
 def _origin(message: KafkaSourceMessage[bytes | None, bytes | None]) -> str:
     return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+def consumer_properties(config: InvsyncConfig) -> dict[str, str]:
+    """Return the librdkafka properties of the dataflow's consumers."""
+    return {
+        **DEFAULT_CONSUMER_CONFIG,
+        **config.kafka.client_config,
+        **config.kafka.consumer_config,
+    }
+
+
+def producer_properties(config: InvsyncConfig) -> dict[str, str]:
+    """Return the extra librdkafka properties of the dataflow's producers."""
+    return {**config.kafka.client_config, **config.kafka.producer_config}
+
+
+def _quiet_logger() -> logging.Logger:
+    """Return a logger that drops librdkafka's notes about the missing brokers."""
+    quiet = logging.getLogger(f"{__name__}.property_check")
+    quiet.propagate = False
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    return quiet
+
+
+def check_client_properties(config: InvsyncConfig) -> None:
+    """Raise ValueError when librdkafka rejects a configured property.
+
+    librdkafka checks names and values when a client is created, which inside
+    the dataflow would end in a panic of the Bytewax worker. The clients built
+    here have no brokers, so they open no connection.
+    """
+    checks = (
+        (
+            "kafka.client_config or kafka.consumer_config",
+            Consumer,
+            {
+                **consumer_properties(config),
+                "group.id": "invsync-property-check",
+            },
+        ),
+        (
+            "kafka.client_config or kafka.producer_config",
+            Producer,
+            {
+                **DEFAULT_PRODUCER_CONFIG,
+                **producer_properties(config),
+            },
+        ),
+    )
+    for where, client_class, properties in checks:
+        try:
+            client = client_class(
+                {**properties, "bootstrap.servers": "", "logger": _quiet_logger()}
+            )
+        except KafkaException as exc:
+            msg = f"invalid librdkafka property in {where}: {exc.args[0].str()}"
+            raise ValueError(msg) from exc
+        if isinstance(client, Consumer):
+            client.close()
 
 
 def to_raw(
@@ -129,7 +190,7 @@ def kafka_sinks(config: InvsyncConfig) -> FlowSinks:
     """Return the production sinks: Redis for ATP and flags, Kafka for the rest."""
     topics = Topics(config.kafka.topic_prefix)
     brokers = config.kafka.brokers
-    extra = {**config.kafka.client_config, **config.kafka.producer_config}
+    extra = producer_properties(config)
 
     def checked(topic: str, role: str) -> CheckedKafkaSink:
         return CheckedKafkaSink(brokers, topic, role=role, add_config=extra)
@@ -183,9 +244,7 @@ def kafka_flow(
         # through Python logging, so they are formatted, masked and rate-limited.
         # confluent-kafka takes a Logger there; Bytewax annotates only strings.
         add_config={
-            **DEFAULT_CONSUMER_CONFIG,
-            **config.kafka.client_config,
-            **config.kafka.consumer_config,
+            **consumer_properties(config),
             "logger": logger,  # type: ignore[dict-item]
         },
         batch_size=batch_size,

@@ -197,7 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
-    from dataflows.kafka_flow import kafka_flow
+    from dataflows.kafka_flow import check_client_properties, kafka_flow
     from invsync.recovery import ensure_recovery_partitions
     from invsync.worker import configure_gc
 
@@ -208,6 +208,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         msg = f"invalid recovery settings: {describe_config_error(exc)}"
         raise UsageError(msg) from exc
+    try:
+        check_client_properties(config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     if not _brokers_respond(config):
         return 1
     flow = kafka_flow(config, tail=not args.until_eof)
@@ -253,6 +257,16 @@ def _check_cluster_arguments(args: argparse.Namespace) -> None:
         raise UsageError(msg)
     _check_seconds("--snapshot-interval", args.snapshot_interval, allow_zero=False)
     _check_seconds("--backup-interval", args.backup_interval, allow_zero=True)
+    metrics_port = getattr(args, "metrics_port", None)
+    if metrics_port is not None:
+        # Process K listens on the base port plus K.
+        port = metrics_port + (args.process_id or 0)
+        if not 1 <= port <= _MAX_PORT:
+            msg = (
+                f"--metrics-port {metrics_port} gives this process port {port}, "
+                f"outside 1..{_MAX_PORT}"
+            )
+            raise UsageError(msg)
     addresses = args.addresses.split(";") if args.addresses else []
     if args.process_id is None:
         if addresses:
@@ -269,6 +283,8 @@ def _check_cluster_arguments(args: argparse.Namespace) -> None:
         )
         raise UsageError(msg)
 
+
+_MAX_PORT = 65535
 
 # Maximum duration of datetime.timedelta, in seconds.
 _MAX_SECONDS = timedelta.max.total_seconds()
@@ -330,6 +346,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from dataflows.replay import replay
 
     config = _config(args)
+    _check_output_path(Path(args.out))
     if args.redis:
         _check_replay_prefix(config, replace=args.replace)
     result = replay(config, _inputs(args))
@@ -337,10 +354,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps(data, indent=2) + "\n")
     if args.redis:
         from sinks.redis_atp import AtpWriter
-        from sinks.redis_layout import connect
+        from sinks.redis_layout import connect, delete_layout
         from sinks.warehouse_flags import set_warehouse_active
 
         client = connect(config.redis.url)
+        if args.replace:
+            deleted = delete_layout(client, config.redis.key_prefix)
+            print(
+                f"deleted {deleted} keys under prefix {config.redis.key_prefix!r} "
+                "before writing"
+            )
         writer = AtpWriter(client, config.redis.key_prefix)
         writer.load_library()
         writer.write(result.atp.values())
@@ -364,6 +387,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{counts['variance_alerts']} variance alerts -> {args.out}"
     )
     return 0
+
+
+def _check_output_path(path: Path) -> None:
+    """Raise UsageError before a long run when its output file cannot be written."""
+    if path.is_dir():
+        msg = f"--out {path} is a directory; name a file such as {path / 'out.json'}"
+        raise UsageError(msg)
+    if not path.parent.is_dir():
+        msg = f"--out {path}: directory {path.parent} not found"
+        raise UsageError(msg)
 
 
 def _check_replay_prefix(config: InvsyncConfig, *, replace: bool) -> None:
@@ -543,7 +576,10 @@ def cmd_recovery_init(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return _EXIT_USAGE
-    held = init_process_partitions(args.directory, args.partitions, process_id)
+    try:
+        held = init_process_partitions(args.directory, args.partitions, process_id)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from exc
     print(f"{args.directory}: {held} recovery partition(s) for process {process_id}")
     return 0
 
@@ -686,7 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--replace",
         action="store_true",
-        help="with --redis, overwrite ATP records already under the key prefix",
+        help="with --redis, delete the ATP records, warehouse flags and open "
+        "variances under the key prefix, then write the replay's",
     )
     rep.add_argument("--redis-url", help="Redis URL; overrides config")
     rep.set_defaults(func=cmd_replay)
@@ -865,6 +902,13 @@ def _service_failure(exc: Exception) -> str | None:
         return f"Redis is unreachable: {exc}; check redis.url and the server"
     if isinstance(exc, KafkaException | DeliveryError):
         return f"Kafka failed: {exc}; check kafka.brokers and that the broker runs"
+    if isinstance(exc, redis.exceptions.RedisClusterException):
+        return (
+            f"Redis Cluster failed: {exc}; a URL with cluster=true must name a "
+            "node of a Redis Cluster"
+        )
+    if isinstance(exc, redis.exceptions.ResponseError):
+        return f"Redis rejected a command: {exc}"
     return None
 
 

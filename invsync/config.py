@@ -143,6 +143,13 @@ class ItemConfig(_Strict):
         return value
 
 
+_RESERVED_PROPERTIES = {
+    "bootstrap.servers": "set kafka.brokers instead",
+    "enable.partition.eof": "invsync run sets it from --until-eof",
+}
+"""librdkafka properties that invsync sets itself, with what to do instead."""
+
+
 class KafkaConfig(_Strict):
     """Kafka connection and topic names."""
 
@@ -165,6 +172,35 @@ class KafkaConfig(_Strict):
         "(fetch.wait.max.ms, fetch.min.bytes). They override the defaults in "
         "dataflows.kafka_flow.DEFAULT_CONSUMER_CONFIG.",
     )
+
+    @field_validator(
+        "client_config", "producer_config", "consumer_config", mode="before"
+    )
+    @classmethod
+    def _properties_as_text(cls, value: object) -> object:
+        # librdkafka takes every property as text; YAML reads 50 as a number.
+        if not isinstance(value, dict):
+            return value
+        converted: dict[object, object] = {}
+        for name, item in value.items():
+            if isinstance(item, bool):
+                converted[name] = "true" if item else "false"
+            elif isinstance(item, int | float):
+                converted[name] = str(item)
+            else:
+                converted[name] = item
+        return converted
+
+    # Producers may name other brokers, to write the outputs to another cluster.
+    @field_validator("client_config", "consumer_config")
+    @classmethod
+    def _check_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, reason in _RESERVED_PROPERTIES.items():
+            if name in value:
+                msg = f"librdkafka property {name!r} cannot be set here: {reason}"
+                raise ValueError(msg)
+        return value
+
     startup_timeout: timedelta = Field(
         default=timedelta(seconds=30),
         gt=timedelta(0),
@@ -223,6 +259,16 @@ class RedisConfig(_Strict):
         description="How often every SKU's record is written again, because Redis "
         "may lose keys.",
     )
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_key_prefix(cls, value: str) -> str:
+        # Redis Cluster hashes the text between braces, so a brace in the prefix
+        # would move every key to the prefix's slot.
+        if "{" in value or "}" in value:
+            msg = f"key prefix {value!r} must not contain braces"
+            raise ValueError(msg)
+        return value
 
     @field_validator("url")
     @classmethod
@@ -302,6 +348,10 @@ class RecoveryConfig(_Strict):
     )
 
 
+_C_INT_MAX = 2**31 - 1
+"""Largest value gc.set_threshold accepts: CPython parses its arguments as C ints."""
+
+
 class WorkerConfig(_Strict):
     """Settings of each dataflow worker process."""
 
@@ -318,6 +368,9 @@ class WorkerConfig(_Strict):
     def _check_thresholds(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
         if any(part < 1 for part in value):
             msg = f"gc thresholds must be positive: {list(value)}"
+            raise ValueError(msg)
+        if any(part > _C_INT_MAX for part in value):
+            msg = f"gc thresholds must be at most {_C_INT_MAX}: {list(value)}"
             raise ValueError(msg)
         return value
 

@@ -1,7 +1,7 @@
 """Compact pickling of the pydantic event models.
 
 Bytewax pickles every item that crosses to another worker process, and the
-recovery snapshots of the order step hold events too. Pydantic's own pickle
+recovery snapshots of the order step contain events too. Pydantic's own pickle
 writes a dict of field names per object. It also writes each enum member as a
 call to its class and each datetime with a call that rebuilds its timezone,
 and loading runs all of these calls. ``CompactPickle`` writes the field values
@@ -9,8 +9,11 @@ as one tuple instead, with enum members as their values and UTC datetimes as
 integer microseconds since the epoch. It loads them without validation, because
 the values were validated when the object was first built.
 
-Objects pickled by pydantic's own format before this class existed still load,
-because pydantic's ``__setstate__`` is unchanged.
+Each pickle carries the class's field names as one string. A pickle written
+before a field was added or removed still loads: removed fields are dropped and
+added ones get their defaults. Objects pickled by pydantic's own format before
+this class existed still load, because pydantic's ``__setstate__`` is
+unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class _Plan:
         fields = cls.model_fields
         self.names = tuple(fields)
         self.all_names = frozenset(fields)
+        # Field names in order, carried by every pickle, so that a pickle
+        # written before a field was added or removed still loads.
+        self.layout = ",".join(self.names)
         # Masks of unset fields by the unset names, and field sets by the mask.
         self.masks: dict[frozenset[str], int] = {}
         self.fields_sets: dict[int, frozenset[str]] = {}
@@ -99,10 +105,12 @@ def _pack_datetime(value: datetime) -> int | datetime:
     return value
 
 
-def _rebuild(name: str, values: tuple[Any, ...], unset: int) -> BaseModel:
+def _rebuild(name: str, layout: str, values: tuple[Any, ...], unset: int) -> BaseModel:
     """Build a model from ``CompactPickle`` state without validating it again."""
     cls = _class_named(name)
     plan = _plan(cls)
+    if layout != plan.layout:
+        values, unset = _adapt(cls, plan, layout, values, unset)
     listed = list(values)
     for index, kind, enum_class in plan.kinds:
         value = listed[index]
@@ -124,6 +132,53 @@ def _rebuild(name: str, values: tuple[Any, ...], unset: int) -> BaseModel:
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
+
+
+def _adapt(
+    cls: type[BaseModel],
+    plan: _Plan,
+    layout: str,
+    values: tuple[Any, ...],
+    unset: int,
+) -> tuple[tuple[Any, ...], int]:
+    """Map values pickled under an older field layout onto the current one.
+
+    Removed fields are dropped, and added fields get their defaults and count
+    as unset.
+
+    Raises:
+        ValueError: An added field has no default.
+    """
+    old_names = layout.split(",")
+    old_values = dict(zip(old_names, values, strict=True))
+    old_unset = {name for bit, name in enumerate(old_names) if unset >> bit & 1}
+    adapted: list[Any] = []
+    adapted_unset = 0
+    for bit, (name, field) in enumerate(cls.model_fields.items()):
+        if name in old_values:
+            adapted.append(old_values[name])
+            if name in old_unset:
+                adapted_unset |= 1 << bit
+            continue
+        if field.is_required():
+            msg = (
+                f"pickled {cls.__name__} lacks field {name!r}, which has no "
+                "default, so it cannot be loaded"
+            )
+            raise ValueError(msg)
+        adapted.append(
+            _packed_default(plan, bit, field.get_default(call_default_factory=True))
+        )
+        adapted_unset |= 1 << bit
+    return tuple(adapted), adapted_unset
+
+
+def _packed_default(plan: _Plan, index: int, value: Any) -> Any:
+    """Return a default value in the packed form ``_rebuild`` converts back."""
+    for kind_index, kind, _ in plan.kinds:
+        if kind_index == index and value is not None:
+            return value.value if kind == _ENUM else _pack_datetime(value)
+    return value
 
 
 class CompactPickle:
@@ -150,4 +205,4 @@ class CompactPickle:
             unset = plan.masks[unset_names] = sum(
                 1 << bit for bit, name in enumerate(plan.names) if name in unset_names
             )
-        return (_rebuild, (plan.name, tuple(listed), unset))
+        return (_rebuild, (plan.name, plan.layout, tuple(listed), unset))

@@ -55,9 +55,16 @@ def init_process_partitions(directory: Path, partitions: int, process_id: int) -
     if partitions < 1:
         msg = f"partition count must be at least 1, not {partitions}"
         raise ValueError(msg)
+    if process_id < 0:
+        msg = f"process id must be 0 or more, not {process_id}"
+        raise ValueError(msg)
+    if directory.exists() and not directory.is_dir():
+        msg = f"{directory} is not a directory"
+        raise ValueError(msg)
     directory.mkdir(parents=True, exist_ok=True)
     marker = directory / MARKER
     if marker.exists():
+        _check_marker(marker, partitions, process_id)
         found = len(existing_partitions(directory))
         logger.info(
             "recovery volume %s already initialised; it contains %d partitions",
@@ -90,6 +97,32 @@ def init_process_partitions(directory: Path, partitions: int, process_id: int) -
         partitions,
     )
     return found
+
+
+def _check_marker(marker: Path, partitions: int, process_id: int) -> None:
+    """Raise when a volume belongs to another process; warn on another count.
+
+    A volume initialised for process K contains partition K, so giving it to
+    another process would leave one partition missing from the set and another
+    on two processes. The partition count is fixed at initialisation, so a
+    different count only changes nothing.
+    """
+    recorded = json.loads(marker.read_text())
+    if recorded.get("process_id") != process_id:
+        msg = (
+            f"recovery volume {marker.parent} was initialised for process "
+            f"{recorded.get('process_id')}, not {process_id}; mount each process's "
+            "own volume"
+        )
+        raise ValueError(msg)
+    if recorded.get("partitions") != partitions:
+        logger.warning(
+            "recovery volume %s was initialised for %s partitions; the requested "
+            "%d changes nothing, because the count is fixed at initialisation",
+            marker.parent,
+            recorded.get("partitions"),
+            partitions,
+        )
 
 
 def move_partitions(source: Path, target: Path) -> list[str]:

@@ -28,6 +28,7 @@ from sinks.redis_layout import (
     bucket_of,
     check_key_prefix,
     connect,
+    format_time,
     is_function_missing,
     warehouse_field,
     warehouses_key,
@@ -60,7 +61,7 @@ class WarehouseView:
         return {
             "sku": self.sku,
             "version": self.version.model_dump(mode="json"),
-            "updated_at": self.updated_at.isoformat(),
+            "updated_at": format_time(self.updated_at),
             "atp": self.atp.model_dump(mode="json"),
         }
 

@@ -76,10 +76,36 @@ def atp_key(key_prefix: str, sku: str) -> str:
     return f"{key_prefix}atp:{hash_tag(bucket_of(sku))}:{sku}"
 
 
+KEY_FAMILIES = ("atp:", "warehouses:", "variances:")
+"""Key families under a prefix: ATP hashes, warehouse flags, open variances."""
+
+
+def _pattern(key_prefix: str, family: str) -> str:
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", key_prefix)
+    return f"{escaped}{family}*"
+
+
 def contains_atp(client: RedisClient, key_prefix: str) -> bool:
     """Return whether any ATP hash exists under the key prefix."""
-    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", key_prefix)
-    return any(True for _ in client.scan_iter(match=f"{escaped}atp:*", count=1000))
+    match = _pattern(key_prefix, "atp:")
+    return any(True for _ in client.scan_iter(match=match, count=1000))
+
+
+def delete_layout(client: RedisClient, key_prefix: str) -> int:
+    """Delete every key of the ``KEY_FAMILIES`` under the prefix; return the count.
+
+    Keys are unlinked in pipelines of 500, one command per key, so the same
+    code works on Redis Cluster, where one command may not span hash slots.
+    """
+    deleted = 0
+    for family in KEY_FAMILIES:
+        keys = list(client.scan_iter(match=_pattern(key_prefix, family), count=1000))
+        for start in range(0, len(keys), 500):
+            pipeline = client.pipeline(transaction=False)
+            for key in keys[start : start + 500]:
+                pipeline.unlink(key)
+            deleted += sum(int(count) for count in pipeline.execute())
+    return deleted
 
 
 def warehouses_key(key_prefix: str, bucket: int) -> str:
@@ -113,7 +139,7 @@ def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
     version it compares, so the caller passes them apart from these fields.
     """
     # One dump to JSON-compatible values, then pydantic-core writes each field's
-    # compact JSON: the same text as model_dump_json, in a fraction of the time.
+    # compact JSON: the same text as model_dump_json per field, with one dump.
     data = record.model_dump(mode="json")
     warehouses: list[dict[str, Any]] = data["warehouses"]
     available = {row["warehouse"]: row["available"] for row in warehouses}

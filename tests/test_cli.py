@@ -29,6 +29,7 @@ from invsync.publish import publish_adapter_output
 from invsync.redrive import redrive
 from invsync.topic_reader import read_topic
 from invsync.topics import Topics
+from sinks.atp_reader import AtpReader
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import connect
 from sources.registry import parse_input, read_inputs
@@ -296,6 +297,18 @@ def test_redrive_after_config_fix(
             ["--config", "/dev", "parse", "x"],
             "configuration /dev is a directory, not a file",
         ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "run", "--metrics-port", "99999"],
+            "--metrics-port 99999 gives this process port 99999, outside 1..65535",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "replay", "x", "--out", "/tmp"],
+            "--out /tmp is a directory; name a file such as /tmp/out.json",
+        ),
+        (
+            ["--config", str(SAMPLE_CONFIG), "replay", "x", "--out", "/no/dir/o.json"],
+            "--out /no/dir/o.json: directory /no/dir not found",
+        ),
     ],
 )
 def test_usage_errors_without_traceback(args: list[str], message: str) -> None:
@@ -306,6 +319,31 @@ def test_usage_errors_without_traceback(args: list[str], message: str) -> None:
     assert message in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_run_rejects_invalid_consumer_property(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("kafka:\n  consumer_config: {fetch.wait.max.ms: soon}\n")
+
+    result = invsync("--config", str(config), "run", "--until-eof")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "invsync: invalid librdkafka property in kafka.client_config or "
+        'kafka.consumer_config: Invalid value for configuration property "fetch.'
+        'wait.max.ms"\n'
+    )
+
+
+def test_cluster_url_on_single_redis_one_line(redis_url: str) -> None:
+    separator = "&" if "?" in redis_url else "?"
+    url = f"{redis_url}{separator}cluster=true"
+
+    result = invsync("atp", "SKU-1", "--redis-url", url)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("invsync: Redis Cluster failed: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 BAD_REDIS_URL_MESSAGE = (
@@ -496,6 +534,56 @@ def test_atp_without_library_does_not_write() -> None:
     assert json.loads(unconfigured_read.stdout)["network"]["network"] == 5
 
 
+def _golden_replay(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    redis_url: str,
+    topics: Topics,
+    redis_prefix: str,
+) -> list[str]:
+    """Return the replay command of the golden files, up to ``--out``."""
+    config = _write(
+        _service_config(kafka_brokers, redis_url, topics, redis_prefix),
+        tmp_path / "c.yaml",
+    )
+    golden = write_golden_files(tmp_path / "golden")
+    return ["--config", str(config), "replay", str(golden), "--out"]
+
+
+def test_replay_replace_rebuilds_prefix(
+    tmp_path: Path,
+    kafka_brokers: list[str],
+    redis_url: str,
+    topics: Topics,
+    redis_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    command = _golden_replay(tmp_path, kafka_brokers, redis_url, topics, redis_prefix)
+    assert main([*command, str(tmp_path / "a.json"), "--redis"]) == 0
+    reader = AtpReader(redis_url, redis_prefix)
+    replayed = reader.get("SKU-100")
+    assert replayed is not None
+    # A newer version of a replayed SKU and a SKU the replay does not know.
+    newer = replayed.model_copy(
+        update={"version": replayed.version.model_copy(update={"counter": 10**6})}
+    )
+    writer = AtpWriter(connect(redis_url), redis_prefix)
+    writer.write([newer, replayed.model_copy(update={"sku": "GHOST-1"})])
+    writer.close()
+    capsys.readouterr()
+
+    code = main([*command, str(tmp_path / "b.json"), "--redis", "--replace"])
+
+    output = capsys.readouterr().out
+    rebuilt = reader.get("SKU-100")
+    ghost = reader.get("GHOST-1")
+    reader.close()
+    assert code == 0
+    assert "deleted" in output
+    assert rebuilt == replayed
+    assert ghost is None
+
+
 def test_replay_refuses_prefix_with_atp(
     tmp_path: Path,
     kafka_brokers: list[str],
@@ -504,12 +592,7 @@ def test_replay_refuses_prefix_with_atp(
     redis_prefix: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _write(
-        _service_config(kafka_brokers, redis_url, topics, redis_prefix),
-        tmp_path / "c.yaml",
-    )
-    golden = write_golden_files(tmp_path / "golden")
-    command = ["--config", str(config), "replay", str(golden), "--out"]
+    command = _golden_replay(tmp_path, kafka_brokers, redis_url, topics, redis_prefix)
 
     first = main([*command, str(tmp_path / "a.json"), "--redis"])
     capsys.readouterr()

@@ -109,3 +109,52 @@ def test_other_error_joined_to_one_line() -> None:
     error = ValueError("first line\n  second line")
 
     assert describe_config_error(error) == "first line second line"
+
+
+def test_key_prefix_with_braces_rejected_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("redis:\n  key_prefix: 'shop{1}:'\n")
+
+    with pytest.raises(ValidationError, match="must not contain braces"):
+        load_config(path)
+
+
+def test_gc_threshold_beyond_c_int_rejected() -> None:
+    with pytest.raises(ValidationError, match="at most 2147483647"):
+        InvsyncConfig.model_validate({"worker": {"gc_thresholds": [2**31, 10, 10]}})
+
+
+def test_kafka_property_numbers_become_text(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "kafka:\n"
+        "  consumer_config: {fetch.wait.max.ms: 20}\n"
+        "  producer_config: {linger.ms: 2.5, enable.idempotence: true}\n"
+    )
+
+    kafka = load_config(path).kafka
+
+    assert kafka.consumer_config == {"fetch.wait.max.ms": "20"}
+    assert kafka.producer_config == {"linger.ms": "2.5", "enable.idempotence": "true"}
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "reason"),
+    [
+        ("consumer_config", "enable.partition.eof", "from --until-eof"),
+        ("client_config", "bootstrap.servers", "set kafka.brokers instead"),
+    ],
+)
+def test_kafka_properties_invsync_sets_rejected(
+    section: str, name: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        InvsyncConfig.model_validate({"kafka": {section: {name: "false"}}})
+
+
+def test_producers_may_name_other_brokers() -> None:
+    config = InvsyncConfig.model_validate(
+        {"kafka": {"producer_config": {"bootstrap.servers": "10.0.0.9:9092"}}}
+    )
+
+    assert config.kafka.producer_config == {"bootstrap.servers": "10.0.0.9:9092"}

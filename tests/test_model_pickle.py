@@ -126,10 +126,14 @@ def test_other_timezone_kept():
     assert loaded.version_time.tzinfo == eastern
 
 
-def test_pickle_has_no_field_names():
-    data = pickle.dumps(_order_line(), protocol=pickle.HIGHEST_PROTOCOL)
+def test_pickle_smaller_than_pydantic(monkeypatch):
+    line = _order_line()
+    compact = pickle.dumps(line, protocol=pickle.HIGHEST_PROTOCOL)
+    monkeypatch.delattr(CompactPickle, "__reduce__")
 
-    assert b"ordered_quantity" not in data
+    default = pickle.dumps(line, protocol=pickle.HIGHEST_PROTOCOL)
+
+    assert len(compact) < len(default)
 
 
 def test_pydantic_pickles_still_load(monkeypatch):
@@ -151,3 +155,43 @@ def test_every_pickle_protocol(protocol):
     loaded = pickle.loads(pickle.dumps(line, protocol=protocol))
 
     assert loaded == line
+
+
+def _older_layout(line: OrderLine, drop: str, extra: dict[str, object]) -> bytes:
+    """Pickle ``line`` as a class without ``drop`` and with ``extra`` would."""
+    function, (name, layout, values, _) = line.__reduce__()
+    names = layout.split(",")
+    kept = [(n, v) for n, v in zip(names, values, strict=True) if n != drop]
+    kept += list(extra.items())
+    old_layout = ",".join(n for n, _ in kept)
+    state = (name, old_layout, tuple(v for _, v in kept), 0)
+    return pickle.dumps((function, state))
+
+
+def test_pickle_without_added_field_loads_default():
+    function, state = pickle.loads(_older_layout(_order_line(), "channel", {}))
+
+    loaded = function(*state)
+
+    assert isinstance(loaded, OrderLine)
+    assert loaded.channel is None
+    assert "channel" not in loaded.model_fields_set
+    assert loaded.ordered_quantity == 3
+    assert loaded.version_time == WHEN
+
+
+def test_pickle_with_removed_field_drops_it():
+    data = _older_layout(_order_line(), "", {"retired_field": "x"})
+    function, state = pickle.loads(data)
+
+    loaded = function(*state)
+
+    assert loaded == _order_line()
+    assert not hasattr(loaded, "retired_field")
+
+
+def test_pickle_without_required_field_is_rejected():
+    function, state = pickle.loads(_older_layout(_order_line(), "order_id", {}))
+
+    with pytest.raises(ValueError, match="lacks field 'order_id'"):
+        function(*state)

@@ -12,9 +12,10 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from invsync.cli import build_parser, recovery_settings
+from invsync.cli import build_parser, main, recovery_settings
 from invsync.config import InvsyncConfig
 from invsync.config import RecoveryConfig as RecoverySettings
+from invsync.pod_recovery import init_process_partitions
 from invsync.recovery import (
     ensure_recovery_partitions,
     existing_partitions,
@@ -124,3 +125,51 @@ def test_state_size_counts_live_keys(tmp_path: Path) -> None:
     (step,) = [name for name in sizes if "count" in name]
     assert sizes[step].keys == 3
     assert sizes[step].pickled_bytes > 0
+
+
+def test_volume_of_another_process_rejected(tmp_path: Path) -> None:
+    init_process_partitions(tmp_path, 3, 1)
+
+    with pytest.raises(ValueError, match="initialised for process 1, not 2"):
+        init_process_partitions(tmp_path, 3, 2)
+
+
+def test_other_partition_count_changes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    init_process_partitions(tmp_path, 3, 1)
+
+    held = init_process_partitions(tmp_path, 5, 1)
+
+    assert held == 1
+    assert [p.name for p in existing_partitions(tmp_path)] == ["part-1.sqlite3"]
+    assert "changes nothing" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("partitions", "process_id", "message"),
+    [(0, 0, "at least 1"), (-3, 0, "at least 1"), (2, -1, "0 or more")],
+)
+def test_invalid_init_arguments_rejected(
+    tmp_path: Path, partitions: int, process_id: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        init_process_partitions(tmp_path / "v", partitions, process_id)
+
+
+def test_init_on_plain_file_rejected(tmp_path: Path) -> None:
+    plain = tmp_path / "volume"
+    plain.write_text("")
+
+    with pytest.raises(ValueError, match="is not a directory"):
+        init_process_partitions(plain, 2, 0)
+
+
+def test_recovery_init_errors_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["recovery", "init", str(tmp_path), "0", "--process-id", "0"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "invsync: partition count must be at least 1, not 0\n"

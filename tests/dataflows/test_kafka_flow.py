@@ -125,3 +125,29 @@ def test_consumer_config_overrides_defaults(monkeypatch):
 
     assert captured["fetch.wait.max.ms"] == "500"
     assert captured["security.protocol"] == "SSL"
+
+
+@pytest.mark.parametrize(
+    ("section", "properties", "message"),
+    [
+        (
+            "consumer_config",
+            {"fetch.wait.max.ms": "soon"},
+            'Invalid value for configuration property "fetch.wait.max.ms"',
+        ),
+        ("producer_config", {"no.such.property": "1"}, "No such configuration"),
+    ],
+)
+def test_invalid_client_property_rejected(section, properties, message):
+    config = InvsyncConfig.model_validate({"kafka": {section: properties}})
+
+    with pytest.raises(ValueError, match=message):
+        kafka_flow_module.check_client_properties(config)
+
+
+def test_configured_properties_accepted():
+    config = InvsyncConfig.model_validate(
+        {"kafka": {"consumer_config": {"fetch.wait.max.ms": "20"}}}
+    )
+
+    kafka_flow_module.check_client_properties(config)

@@ -276,7 +276,7 @@ def test_views_convert_to_json(writer, flags, reader, record_factory):
     network_json = json.loads(json.dumps(network.to_dict()))
 
     assert view_json["version"] == {"generation": 2, "counter": 9}
-    assert view_json["updated_at"] == "2026-03-01T12:30:05+00:00"
+    assert view_json["updated_at"] == "2026-03-01T12:30:05Z"
     assert view_json["atp"]["warehouse"] == "W1"
     assert view_json["atp"]["available"] == 5
     assert network_json["network"] == 4
