@@ -80,6 +80,7 @@ def options_from(args: argparse.Namespace, work_dir: Path) -> BenchOptions:
             read_repeats=2_000,
             profile=not args.no_profile,
             work_dir=work_dir,
+            repeats=3,
         )
     return BenchOptions(
         events=args.events or options.events,
@@ -91,6 +92,7 @@ def options_from(args: argparse.Namespace, work_dir: Path) -> BenchOptions:
         read_repeats=options.read_repeats,
         profile=options.profile and not args.no_profile,
         work_dir=work_dir,
+        repeats=options.repeats,
     )
 
 

@@ -105,9 +105,11 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
         "Wall and CPU seconds of invsync are those of the dataflow processes from "
         "start to exit. The startup column is an empty run of the same cluster "
         "(process start, imports, broker metadata, shutdown), which the rates "
-        "subtract. The baselines run inside the harness process and are timed "
-        "from the consumer's assignment to the end of input, and their CPU seconds "
-        "are the harness process's, librdkafka threads included.",
+        "subtract. Each invsync row is the run with the median CPU time of "
+        f"{_invsync_repeats(result)} timed runs, and its startup the median of "
+        "as many empty runs. The baselines run inside the harness process and are "
+        "timed from the consumer's assignment to the end of input, and their CPU "
+        "seconds are the harness process's, librdkafka threads included.",
         "",
         markdown_table(
             (
@@ -250,6 +252,11 @@ def _load_line(result: BenchResult) -> list[str]:
 
 
 _WHOLE_STEP = "SKU step, all of it (SkuLogic.on_batch)"
+
+
+def _invsync_repeats(result: BenchResult) -> int:
+    one = result.system("invsync 1 process")
+    return one.repeats if one is not None else 1
 
 
 def _target_notes(result: BenchResult) -> list[str]:
