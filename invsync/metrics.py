@@ -170,7 +170,22 @@ def observe_freshness(change: WarehouseFreshness) -> None:
 
 def observe_exception(exception: InventoryException) -> None:
     """Count an inventory exception on its way to the exceptions topic."""
-    EXCEPTIONS.labels(kind=exception.kind.value).inc()
+    _exception_child(exception.kind.value).inc()
+
+
+@cache
+def _exception_child(kind: str) -> Counter:
+    return EXCEPTIONS.labels(kind=kind)
+
+
+@cache
+def _oversold_child(warehouse: str) -> Gauge:
+    return OVERSOLD_PAIRS.labels(warehouse=warehouse)
+
+
+@cache
+def _backordered_child(warehouse: str) -> Gauge:
+    return BACKORDERED_UNITS.labels(warehouse=warehouse)
 
 
 class AtpTracker:
@@ -198,6 +213,12 @@ class AtpTracker:
         }
         if record.unallocated_backordered > 0:
             backordered[UNALLOCATED] = record.unallocated_backordered
+        sku = record.sku
+        # Each SKU belongs to one worker, so no other thread changes its entries.
+        if not (
+            oversold or backordered or sku in self._oversold or sku in self._backordered
+        ):
+            return
         with self._lock:
             before_oversold = self._oversold.pop(record.sku, set())
             before_backordered = self._backordered.pop(record.sku, {})
@@ -206,15 +227,15 @@ class AtpTracker:
             if backordered:
                 self._backordered[record.sku] = backordered
             for warehouse in before_oversold - oversold:
-                OVERSOLD_PAIRS.labels(warehouse=warehouse).dec()
+                _oversold_child(warehouse).dec()
             for warehouse in oversold - before_oversold:
-                OVERSOLD_PAIRS.labels(warehouse=warehouse).inc()
+                _oversold_child(warehouse).inc()
             for warehouse in before_backordered.keys() | backordered.keys():
                 change = backordered.get(warehouse, 0) - before_backordered.get(
                     warehouse, 0
                 )
                 if change:
-                    BACKORDERED_UNITS.labels(warehouse=warehouse).inc(change)
+                    _backordered_child(warehouse).inc(change)
 
 
 ATP_TRACKER = AtpTracker()
