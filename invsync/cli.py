@@ -490,13 +490,17 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     from invsync.redrive import redrive
 
     config = _config(args)
+    error_classes = set(args.error_class or [])
+    source_formats = set(args.source or [])
     summary = redrive(
         config,
-        error_classes=set(args.error_class or []),
-        source_formats=set(args.source or []),
+        error_classes=error_classes,
+        source_formats=source_formats,
         dry_run=args.dry_run,
         timeout_s=args.timeout,
     )
+    for problem in summary.unmatched(error_classes, source_formats):
+        print(f"invsync: warning: {problem}", file=sys.stderr)
     print(summary)
     return 0
 

@@ -611,6 +611,42 @@ def _check_unique_ids(kind: str, owners: dict[str, list[PartyId]]) -> None:
             seen[key] = owner
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML SafeLoader that rejects a key given twice in one mapping.
+
+    PyYAML keeps the last value of a repeated key, so a second ``warehouses:``
+    section would silently replace the first.
+    """
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        first_marks: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in first_marks:
+                first = first_marks[key]
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r}, first given at line {first.line + 1}",
+                    key_node.start_mark,
+                )
+            first_marks[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object, rejecting a key given twice."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            msg = f"duplicate key {key!r} in a JSON object"
+            raise ValueError(msg)
+        found[key] = value
+    return found
+
+
 def load_config(path: str | Path) -> InvsyncConfig:
     """Load and validate a configuration file (YAML or JSON).
 
@@ -624,12 +660,12 @@ def load_config(path: str | Path) -> InvsyncConfig:
     text = expand_env(Path(path).read_text())
     data: Any
     if str(path).endswith(".json"):
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_pairs)
     else:
         # PyYAML takes the name in its error marks from the stream's name.
         stream = io.StringIO(text)
         stream.name = str(path)
-        data = yaml.safe_load(stream)
+        data = yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     if not isinstance(data, dict):
         msg = (
             f"configuration {path} must be a mapping with sections such as "
@@ -675,7 +711,12 @@ def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> str:
             return ""
         return f" at line {mark.line + 1}, column {mark.column + 1}"
 
-    text = f"YAML syntax error{at(exc.problem_mark)}: {exc.problem}"
+    kind = (
+        "YAML error"
+        if isinstance(exc, yaml.constructor.ConstructorError)
+        else ("YAML syntax error")
+    )
+    text = f"{kind}{at(exc.problem_mark)}: {exc.problem}"
     if exc.context:
         text += f" ({exc.context}{at(exc.context_mark)})"
     return text

@@ -41,6 +41,24 @@ class RedriveSummary:
     republished_records: int = 0
     still_failing: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    # Distinct dead letters read, by error class and by source format.
+    classes_read: dict[str, int] = field(default_factory=dict)
+    formats_read: dict[str, int] = field(default_factory=dict)
+
+    def unmatched(self, error_classes: set[str], source_formats: set[str]) -> list[str]:
+        """Describe each requested class or format that no dead letter has."""
+        problems = []
+        for name, wanted, found in (
+            ("error class", error_classes, self.classes_read),
+            ("source format", source_formats, self.formats_read),
+        ):
+            present = ", ".join(f"{k} ({v})" for k, v in sorted(found.items()))
+            for missing in sorted(wanted - found.keys()):
+                problems.append(
+                    f"no dead letter has {name} {missing!r}; the topic has "
+                    f"{present or 'none'}"
+                )
+        return problems
 
     def __str__(self) -> str:
         failing = ", ".join(f"{k}={v}" for k, v in sorted(self.still_failing.items()))
@@ -101,6 +119,10 @@ def redrive(
         if letter.dead_letter_id in seen:
             continue
         seen.add(letter.dead_letter_id)
+        classes = summary.classes_read
+        classes[letter.error_class] = classes.get(letter.error_class, 0) + 1
+        formats = summary.formats_read
+        formats[letter.source_format] = formats.get(letter.source_format, 0) + 1
         if error_classes and letter.error_class not in error_classes:
             continue
         if source_formats and letter.source_format not in source_formats:

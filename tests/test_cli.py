@@ -242,6 +242,10 @@ def test_redrive_after_config_fix(
     fixed = InvsyncConfig.model_validate(data)
     other_class = redrive(fixed, error_classes={"invalid_envelope"}, timeout_s=20)
     assert other_class.selected == 0
+    assert other_class.unmatched({"invalid_envelope"}, {"x12"}) == [
+        "no dead letter has error class 'invalid_envelope'; the topic has "
+        "unmapped_item (1)"
+    ]
 
     summary = redrive(fixed, error_classes={"unmapped_item"}, timeout_s=20)
 

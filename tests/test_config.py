@@ -158,3 +158,42 @@ def test_producers_may_name_other_brokers() -> None:
     )
 
     assert config.kafka.producer_config == {"bootstrap.servers": "10.0.0.9:9092"}
+
+
+def test_duplicate_yaml_key_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "warehouses:\n  WH-1: {}\nkafka:\n  partitions: 2\nwarehouses:\n  WH-2: {}\n"
+    )
+
+    with pytest.raises(yaml.YAMLError) as raised:
+        load_config(path)
+
+    assert describe_config_error(raised.value) == (
+        "YAML error at line 5, column 1: duplicate key 'warehouses', first given "
+        "at line 1"
+    )
+
+
+def test_duplicate_nested_yaml_key_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("kafka:\n  partitions: 2\n  partitions: 3\n")
+
+    with pytest.raises(yaml.YAMLError, match="duplicate key 'partitions'"):
+        load_config(path)
+
+
+def test_duplicate_json_key_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"kafka": {"partitions": 2, "partitions": 3}}')
+
+    with pytest.raises(ValueError, match="duplicate key 'partitions'"):
+        load_config(path)
+
+
+def test_sample_configs_have_no_duplicate_keys() -> None:
+    samples = sorted((Path(__file__).parent.parent / "samples").glob("*.yaml"))
+
+    loaded = [load_config(path) for path in samples]
+
+    assert loaded
