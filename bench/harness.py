@@ -49,8 +49,8 @@ class BenchOptions:
     read_repeats: int
     profile: bool
     work_dir: Path
-    # Timed runs of each invsync cluster size; the run with the median CPU
-    # time counts, because one run on a shared 2-CPU machine varies by 10-20%.
+    # Timed runs of each invsync cluster size. The run with the median CPU time
+    # counts, because single runs on this shared 2-CPU machine varied by 10-20%.
     repeats: int = 1
 
 
@@ -447,7 +447,7 @@ def _run_invsync(
         timing = pipeline.run_cluster(config, processes, run_dir / f"logs-{repeat}")
         timed.append((timing, compare_atp(reference, services.redis_url, key_prefix)))
     idle = _median_by_cpu(idles)
-    timing, _ = _median_by_cpu_checked(timed)
+    timing = _median_by_cpu([run for run, _ in timed])
     failed = [check for _, check in timed if check != "passed"]
     return SystemRun(
         name=f"invsync {processes} process{'es' if processes > 1 else ''}",
@@ -463,12 +463,6 @@ def _run_invsync(
 
 def _median_by_cpu(runs: list[pipeline.ClusterTiming]) -> pipeline.ClusterTiming:
     return sorted(runs, key=lambda run: run.cpu_s)[len(runs) // 2]
-
-
-def _median_by_cpu_checked(
-    runs: list[tuple[pipeline.ClusterTiming, str]],
-) -> tuple[pipeline.ClusterTiming, str]:
-    return sorted(runs, key=lambda run: run[0].cpu_s)[len(runs) // 2]
 
 
 def _event_total(reference: dict[str, AtpRecord]) -> int:

@@ -87,9 +87,10 @@ EXPLANATIONS = {
         "one pydantic `WarehouseAtp` per warehouse of the SKU and the record."
     ),
     "Redis ATP sink (AtpWriter.write)": (
-        "The ATP sink builds the hash fields (JSON of each warehouse and of the "
-        "whole record, by pydantic-core) in Python, and redis-py encodes each "
-        "argument of the pipelined FCALLs in Python before hiredis packs them."
+        "The ATP sink builds the hash fields in Python, from one dump of the "
+        "record that pydantic-core writes as JSON per field. redis-py then "
+        "encodes each argument of the pipelined FCALLs in Python before hiredis "
+        "packs them."
     ),
     "decode step (decode_record)": (
         "Decoding is fastavro (three timestamp conversions per event) plus "

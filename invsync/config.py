@@ -263,12 +263,9 @@ class RedisConfig(_Strict):
     @field_validator("key_prefix")
     @classmethod
     def _check_key_prefix(cls, value: str) -> str:
-        # Redis Cluster hashes the text between braces, so a brace in the prefix
-        # would move every key to the prefix's slot.
-        if "{" in value or "}" in value:
-            msg = f"key prefix {value!r} must not contain braces"
-            raise ValueError(msg)
-        return value
+        from sinks.redis_layout import check_key_prefix
+
+        return check_key_prefix(value)
 
     @field_validator("url")
     @classmethod

@@ -48,12 +48,12 @@ class RedriveSummary:
     def unmatched(self, error_classes: set[str], source_formats: set[str]) -> list[str]:
         """Describe each requested class or format that no dead letter has."""
         problems = []
-        for name, wanted, found in (
+        for name, requested, found in (
             ("error class", error_classes, self.classes_read),
             ("source format", source_formats, self.formats_read),
         ):
             present = ", ".join(f"{k} ({v})" for k, v in sorted(found.items()))
-            for missing in sorted(wanted - found.keys()):
+            for missing in sorted(requested - found.keys()):
                 problems.append(
                     f"no dead letter has {name} {missing!r}; the topic has "
                     f"{present or 'none'}"

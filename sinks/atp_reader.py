@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from invsync.events import AtpRecord, RecordVersion, WarehouseAtp
@@ -26,6 +24,7 @@ from sinks.redis_layout import (
     RedisClient,
     atp_key,
     bucket_of,
+    call_groups,
     check_key_prefix,
     connect,
     format_time,
@@ -38,9 +37,6 @@ from sinks.redis_retry import call_with_library
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SKUS_PER_CALL = 500
-"""Maximum SKUs per function call on a single Redis, which runs one call at a time."""
 
 
 class LibraryMissingError(RuntimeError):
@@ -231,22 +227,18 @@ class AtpReader:
         """Return the network ATP of many SKUs, None for each SKU without a record.
 
         Sends one pipeline of ``FCALL_RO invsync_network_atp_many`` calls: one
-        per ``SKUS_PER_CALL`` SKUs on a single Redis, and one per bucket on
-        Redis Cluster (a bucket's keys share a hash slot), where the pipeline
-        is one batch per node.
+        per ``SKUS_PER_CALL`` SKUs on a single Redis, and one per hash slot on
+        Redis Cluster (``call_groups``), where the pipeline is one batch per node.
         """
         requested = list(dict.fromkeys(skus))
-        groups: dict[int, list[str]] = defaultdict(list)
-        if isinstance(self._client, RedisCluster):
-            for sku in requested:
-                groups[bucket_of(sku)].append(sku)
-        else:
-            for start in range(0, len(requested), SKUS_PER_CALL):
-                groups[start] = requested[start : start + SKUS_PER_CALL]
+        # A SKU's ATP and warehouses keys share its bucket's hash slot.
+        groups = call_groups(
+            self._client, requested, lambda sku: atp_key(self._key_prefix, sku)
+        )
 
         def send() -> list[list[Any]]:
             pipeline = self._client.pipeline(transaction=False)
-            for group in groups.values():
+            for group in groups:
                 keys = [key for sku in group for key in self._network_keys(sku)]
                 pipeline.fcall_ro(
                     NETWORK_ATP_MANY, len(keys), *keys, self._stale_policy
@@ -256,7 +248,7 @@ class AtpReader:
 
         replies = self._call_function(send)
         found: dict[str, NetworkAtp | None] = {}
-        for group, group_replies in zip(groups.values(), replies, strict=True):
+        for group, group_replies in zip(groups, replies, strict=True):
             for sku, reply in zip(group, group_replies, strict=True):
                 found[sku] = _decode_network(sku, reply)
         return {sku: found[sku] for sku in requested}

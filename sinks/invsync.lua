@@ -43,7 +43,7 @@ end
 
 -- Write ATP records whose version is newer than the stored one.
 --
--- KEYS: the ATP hash keys of one slot.
+-- KEYS: ATP hash keys, of one slot when the server is a Redis Cluster.
 -- ARGV, once per key in KEYS order: generation, counter, field count n, then n
 -- field/value pairs (every field of the record except gen and ctr).
 -- A record is newer when its generation is higher, or the generation is equal

@@ -2,7 +2,7 @@
 
 Each batch is coalesced per SKU and sent as ``FCALL invsync_put_atp`` calls,
 all pipelined in one round trip: one call per hash slot on Redis Cluster, and
-one per ``KEYS_PER_CALL`` SKUs on a single Redis. The
+one per ``SKUS_PER_CALL`` SKUs on a single Redis (``call_groups``). The
 function writes a record only when its version is newer than the stored one,
 so replays and out-of-order batches never move a key back.
 """
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bytewax.outputs import StatelessSinkPartition
 from prometheus_client import Counter, Histogram
-from redis.cluster import RedisCluster
-from redis.crc import key_slot
 
 from invsync.events import AtpRecord
 from sinks.redis_layout import (
     PUT_ATP,
     RedisClient,
     atp_key,
+    call_groups,
     check_key_prefix,
     connect,
     describe_url,
@@ -55,9 +53,6 @@ STALE_WRITES = Counter(
 
 OLDER_WARNING_INTERVAL_S = 60.0
 """Seconds between warnings about writes rejected as older than Redis's copy."""
-
-KEYS_PER_CALL = 500
-"""Maximum keys per function call on a single Redis, which runs one call at a time."""
 
 
 @dataclass(frozen=True)
@@ -137,15 +132,9 @@ class AtpWriter:
             return WriteResult(applied=0, rejected_older=0, rejected_equal=0, fcalls=0)
 
         latest = coalesce(batch)
-        groups: dict[int, list[AtpRecord]] = defaultdict(list)
-        if isinstance(self._client, RedisCluster):
-            for record in latest:
-                key = atp_key(self._key_prefix, record.sku)
-                groups[key_slot(key.encode())].append(record)
-        else:
-            # A single Redis takes keys of any slots in one call.
-            for start in range(0, len(latest), KEYS_PER_CALL):
-                groups[start] = latest[start : start + KEYS_PER_CALL]
+        groups = call_groups(
+            self._client, latest, lambda record: atp_key(self._key_prefix, record.sku)
+        )
 
         replies = call_with_retry(
             lambda: call_with_library(self._client, lambda: self._send(groups)),
@@ -186,9 +175,9 @@ class AtpWriter:
             total,
         )
 
-    def _send(self, groups: dict[int, list[AtpRecord]]) -> list[list[int]]:
+    def _send(self, groups: list[list[AtpRecord]]) -> list[list[int]]:
         pipeline = self._client.pipeline(transaction=False)
-        for records in groups.values():
+        for records in groups:
             keys = [atp_key(self._key_prefix, record.sku) for record in records]
             arguments: list[str | int] = []
             for record in records:

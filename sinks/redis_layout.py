@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic_core import to_json
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 from redis.retry import Retry
 
@@ -94,18 +96,56 @@ def contains_atp(client: RedisClient, key_prefix: str) -> bool:
 def delete_layout(client: RedisClient, key_prefix: str) -> int:
     """Delete every key of the ``KEY_FAMILIES`` under the prefix; return the count.
 
-    Keys are unlinked in pipelines of 500, one command per key, so the same
-    code works on Redis Cluster, where one command may not span hash slots.
+    Keys are unlinked as the scan finds them, in pipelines of 500 with one
+    command per key, so the same code works on Redis Cluster, where one command
+    may not span hash slots. SCAN still returns every key present for the
+    whole scan, so deleting as it goes misses none.
     """
     deleted = 0
     for family in KEY_FAMILIES:
-        keys = list(client.scan_iter(match=_pattern(key_prefix, family), count=1000))
-        for start in range(0, len(keys), 500):
-            pipeline = client.pipeline(transaction=False)
-            for key in keys[start : start + 500]:
-                pipeline.unlink(key)
-            deleted += sum(int(count) for count in pipeline.execute())
+        batch: list[Any] = []
+        for key in client.scan_iter(match=_pattern(key_prefix, family), count=1000):
+            batch.append(key)
+            if len(batch) == 500:
+                deleted += _unlink(client, batch)
+                batch = []
+        deleted += _unlink(client, batch)
     return deleted
+
+
+def _unlink(client: RedisClient, keys: list[Any]) -> int:
+    if not keys:
+        return 0
+    pipeline = client.pipeline(transaction=False)
+    for key in keys:
+        pipeline.unlink(key)
+    return sum(int(count) for count in pipeline.execute())
+
+
+SKUS_PER_CALL = 500
+"""Maximum SKUs per function call on a single Redis, which runs one call at a time."""
+
+ItemT = TypeVar("ItemT")
+
+
+def call_groups(
+    client: RedisClient, items: list[ItemT], key_of: Callable[[ItemT], str]
+) -> list[list[ItemT]]:
+    """Split items into the groups that one function call each takes, in order.
+
+    On Redis Cluster a call may touch one hash slot only, so items are grouped
+    by the slot of ``key_of(item)``. A single Redis takes keys of any slot in
+    one call, so items go in chunks of ``SKUS_PER_CALL``.
+    """
+    if not isinstance(client, RedisCluster):
+        return [
+            items[start : start + SKUS_PER_CALL]
+            for start in range(0, len(items), SKUS_PER_CALL)
+        ]
+    by_slot: dict[int, list[ItemT]] = {}
+    for item in items:
+        by_slot.setdefault(key_slot(key_of(item).encode()), []).append(item)
+    return list(by_slot.values())
 
 
 def warehouses_key(key_prefix: str, bucket: int) -> str:
@@ -138,8 +178,8 @@ def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
     The function ``invsync_put_atp`` writes ``gen`` and ``ctr`` from the
     version it compares, so the caller passes them apart from these fields.
     """
-    # One dump to JSON-compatible values, then pydantic-core writes each field's
-    # compact JSON: the same text as model_dump_json per field, with one dump.
+    # pydantic-core writes each field's compact JSON from one dump of the record,
+    # the same text that model_dump_json gives for each part.
     data = record.model_dump(mode="json")
     warehouses: list[dict[str, Any]] = data["warehouses"]
     available = {row["warehouse"]: row["available"] for row in warehouses}

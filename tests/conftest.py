@@ -112,3 +112,19 @@ def realcases_dir() -> Path:
             "folder that contains them."
         )
     return path
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    """Put back the root logger's handlers and level, which logging setup replaces."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)

@@ -7,7 +7,6 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,19 +52,6 @@ def config() -> InvsyncConfig:
             "redis": {"url": f"rediss://invsync:{REDIS_PASSWORD}@redis:6380/0"},
         }
     )
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    """Put the root logger's handlers and level back after the test."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    level = root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def test_secrets_of_config(config: InvsyncConfig) -> None:

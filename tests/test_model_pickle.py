@@ -161,10 +161,10 @@ def _older_layout(line: OrderLine, drop: str, extra: dict[str, object]) -> bytes
     """Pickle ``line`` as a class without ``drop`` and with ``extra`` would."""
     function, (name, layout, values, _) = line.__reduce__()
     names = layout.split(",")
-    kept = [(n, v) for n, v in zip(names, values, strict=True) if n != drop]
-    kept += list(extra.items())
-    old_layout = ",".join(n for n, _ in kept)
-    state = (name, old_layout, tuple(v for _, v in kept), 0)
+    remaining = [(n, v) for n, v in zip(names, values, strict=True) if n != drop]
+    remaining += list(extra.items())
+    old_layout = ",".join(n for n, _ in remaining)
+    state = (name, old_layout, tuple(v for _, v in remaining), 0)
     return pickle.dumps((function, state))
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,22 +17,6 @@ from invsync.topics import Topics
 from sinks.redis_layout import BUCKETS, warehouses_key
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    """Put back the root logger's handlers and level, which get_flow replaces."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    level = root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def _write_config(

@@ -11,7 +11,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 from invsync.events import RecordVersion
-from sinks import atp_reader as atp_reader_module
+from sinks import redis_layout
 from sinks.atp_reader import AtpReader, LibraryMissingError, WarehouseAvailable
 from sinks.redis_atp import AtpWriter
 from sinks.redis_layout import connect
@@ -212,7 +212,7 @@ def test_network_many_matches_single_reads(
 def test_network_many_splits_large_requests(
     writer, flags, reader, record_factory, client, monkeypatch
 ):
-    monkeypatch.setattr(atp_reader_module, "SKUS_PER_CALL", 4)
+    monkeypatch.setattr(redis_layout, "SKUS_PER_CALL", 4)
     skus = _write_varied(writer, flags, record_factory, 10)
     calls_before = _fcall_ro_count(client)
 

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from redis import Redis
 
 from invsync.events import WarehouseAtp
-from sinks import redis_atp
+from sinks import redis_layout
 from sinks.redis_atp import AtpWriter, RedisAtpSink, coalesce
 from sinks.redis_layout import atp_key, bucket_of, connect
 
@@ -232,7 +232,7 @@ def test_single_redis_takes_a_batch_in_one_fcall(
 def test_single_redis_splits_large_batches(
     writer, client, redis_url, redis_prefix, record_factory, monkeypatch
 ):
-    monkeypatch.setattr(redis_atp, "KEYS_PER_CALL", 3)
+    monkeypatch.setattr(redis_layout, "SKUS_PER_CALL", 3)
     skus = [f"SPLIT-{index}" for index in range(8)]
     records = [record_factory(sku, 0, 1, {"W1": 1}) for sku in skus]
 
