@@ -363,6 +363,9 @@ def run_benchmark(services: Services, options: BenchOptions) -> BenchResult:
         result.systems.append(
             _run_invsync(services, options, topics, empty, processes, reference)
         )
+    result.systems.append(
+        _run_invsync(services, options, topics, empty, 1, reference, recovery=True)
+    )
 
     expected = baselines.expected_fields(reference)
     for name, pipelined in (
@@ -417,21 +420,34 @@ def _run_invsync(
     empty: Topics,
     processes: int,
     reference: dict[str, AtpRecord],
+    *,
+    recovery: bool = False,
 ) -> SystemRun:
-    run_dir = options.work_dir / f"{processes}p"
+    """Run the dataflow cluster ``options.repeats`` times, each after an empty run.
+
+    With ``recovery`` each run, and its empty run, writes snapshots to a new
+    recovery directory at the default snapshot interval.
+    """
+    label = f"{processes}p-recovery" if recovery else f"{processes}p"
+    run_dir = options.work_dir / label
     run_dir.mkdir(parents=True, exist_ok=True)
-    prefix = topics.prefix.rstrip(".")
+    prefix = f"{topics.prefix.rstrip('.')}-{label}"
     idles: list[pipeline.ClusterTiming] = []
     timed: list[tuple[pipeline.ClusterTiming, str]] = []
     for repeat in range(options.repeats):
+        empty_args: list[str] = []
+        timed_args: list[str] = []
+        if recovery:
+            empty_args = ["--recovery-dir", str(run_dir / f"empty-recovery-{repeat}")]
+            timed_args = ["--recovery-dir", str(run_dir / f"recovery-{repeat}")]
         empty_config = pipeline.write_config(
             run_dir / f"empty-{repeat}.json",
             services.kafka_brokers,
             empty.prefix,
             services.redis_url,
-            f"{prefix}-{processes}p-empty-{repeat}:",
+            f"{prefix}-empty-{repeat}:",
         )
-        key_prefix = f"{prefix}-{processes}p-{repeat}:"
+        key_prefix = f"{prefix}-{repeat}:"
         config = pipeline.write_config(
             run_dir / f"config-{repeat}.json",
             services.kafka_brokers,
@@ -441,16 +457,22 @@ def _run_invsync(
         )
         idles.append(
             pipeline.run_cluster(
-                empty_config, processes, run_dir / f"empty-logs-{repeat}"
+                empty_config,
+                processes,
+                run_dir / f"empty-logs-{repeat}",
+                extra_args=empty_args,
             )
         )
-        timing = pipeline.run_cluster(config, processes, run_dir / f"logs-{repeat}")
+        timing = pipeline.run_cluster(
+            config, processes, run_dir / f"logs-{repeat}", extra_args=timed_args
+        )
         timed.append((timing, compare_atp(reference, services.redis_url, key_prefix)))
     idle = _median_by_cpu(idles)
     timing = _median_by_cpu([run for run, _ in timed])
     failed = [check for _, check in timed if check != "passed"]
     return SystemRun(
-        name=f"invsync {processes} process{'es' if processes > 1 else ''}",
+        name=f"invsync {processes} process{'es' if processes > 1 else ''}"
+        + (", recovery on" if recovery else ""),
         events=_event_total(reference),
         wall_s=timing.wall_s,
         cpu_s=timing.cpu_s,

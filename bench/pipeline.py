@@ -16,6 +16,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def run_cluster(
     log_dir: Path,
     *,
     profile_to: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> ClusterTiming:
     """Run the dataflow to the end of its input and return its timing.
 
@@ -74,7 +76,9 @@ def run_cluster(
     """
     cpu_before = _children_cpu_s()
     started = time.perf_counter()
-    run = start_cluster(config_path, processes, log_dir, extra_args=["--until-eof"])
+    run = start_cluster(
+        config_path, processes, log_dir, extra_args=["--until-eof", *extra_args]
+    )
     profiler = None
     if profile_to is not None:
         profiler = _start_profiler(run.processes[0].pid, profile_to)

@@ -61,12 +61,11 @@ EXPLAIN_SHARE = 0.05
 EXPLANATIONS = {
     "state copy per epoch (SkuLogic.snapshot)": (
         "Bytewax 0.21 calls `snapshot` at the end of every epoch for each key "
-        "that received events in it, also without recovery, as in the profiled "
-        "run. `SkuLogic.snapshot` pickles the whole `SkuState` (state classes "
+        "that received events in it, also without recovery. With recovery, "
+        "`SkuLogic.snapshot` pickles the whole `SkuState` (state classes "
         "pickle as tuples, without settings or derived indexes), so a popular "
         "SKU's retained order lines and dedup entries are written again each "
-        "epoch. A run of a few epochs, like this one, pays it on most events; a "
-        "long run at the default 10 s epoch pays it once per key per epoch."
+        "epoch; without recovery, as in the profiled run, it returns None."
     ),
     "retention pruning per event (SkuState._prune)": (
         "`_prune` rebuilds the dedup, line, advice and transfer maps. It runs "

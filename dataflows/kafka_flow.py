@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -226,11 +227,14 @@ def kafka_flow(
     tail: bool = True,
     sinks: FlowSinks | None = None,
     batch_size: int = 1000,
+    recovery: bool = True,
 ) -> Dataflow:
     """Build the dataflow reading every input topic of the configuration.
 
     With ``tail`` false the flow stops at the end of each partition, for
-    backfills and tests; otherwise it keeps waiting for new events.
+    backfills and tests; otherwise it keeps waiting for new events. Pass
+    ``recovery`` false only for a run without a recovery store: the SKU step
+    then skips pickling the snapshots that Bytewax would drop.
     """
     topics = Topics(config.kafka.topic_prefix)
     flow = new_flow()
@@ -253,7 +257,7 @@ def kafka_flow(
     errors = op.map("kafka_errors", consumed.errs, kafka_error_letter)
     build_core(
         raw,
-        settings_from_config(config),
+        replace(settings_from_config(config), snapshots=recovery),
         sinks or kafka_sinks(config),
         extra_dead_letters=errors,
         freshness=(

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import struct
+import typing
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_avro import AvroBase
 
 from invsync.events import INPUT_EVENT_TYPES, NAMESPACE, OUTPUT_RECORD_TYPES
@@ -117,6 +118,9 @@ class _Registered:
     # The current schema of the model when ``parsed`` is an older or newer
     # writer schema, so that reads go through Avro schema resolution.
     reader: Any = None
+    # Whether no field contains a model. A flat record's own field dict is
+    # what ``model_dump(mode="python")`` returns, so fastavro writes it as is.
+    flat: bool = False
 
 
 ALL_RECORD_TYPES: tuple[type[AvroBase], ...] = INPUT_EVENT_TYPES + OUTPUT_RECORD_TYPES
@@ -130,8 +134,21 @@ def _by_model() -> dict[type[AvroBase], _Registered]:
         parsed = parse_schema(schema)
         canonical = to_parsing_canonical_form(schema)
         raw = fingerprint(canonical, "CRC-64-AVRO")
-        registry[model] = _Registered(model, parsed, bytes.fromhex(raw))
+        registry[model] = _Registered(
+            model, parsed, bytes.fromhex(raw), flat=_is_flat(model)
+        )
     return registry
+
+
+def _is_flat(model: type[AvroBase]) -> bool:
+    def contains_model(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(contains_model(arg) for arg in typing.get_args(annotation))
+
+    return not any(
+        contains_model(field.annotation) for field in model.model_fields.values()
+    )
 
 
 @cache
@@ -185,7 +202,8 @@ def encode(record: AvroBase) -> bytes:
     buffer = io.BytesIO()
     buffer.write(MAGIC)
     buffer.write(entry.fingerprint)
-    schemaless_writer(buffer, entry.parsed, record.model_dump(mode="python"))
+    data = record.__dict__ if entry.flat else record.model_dump(mode="python")
+    schemaless_writer(buffer, entry.parsed, data)
     return buffer.getvalue()
 
 

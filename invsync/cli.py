@@ -214,7 +214,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     if not _brokers_respond(config):
         return 1
-    flow = kafka_flow(config, tail=not args.until_eof)
+    flow = kafka_flow(
+        config, tail=not args.until_eof, recovery=settings.directory is not None
+    )
     configure_gc(config.worker)
     recovery = None
     if settings.directory is not None:

@@ -31,9 +31,13 @@ class SkuLogicSettings:
     state: StateSettings
     republish_interval: timedelta = timedelta(minutes=5)
     clock: Clock = system_clock
+    # Bytewax calls ``snapshot`` on every key that changed at the end of each
+    # epoch, also in a run without a recovery store, which drops the result.
+    # Such a run turns this off, so ``snapshot`` returns None without pickling.
+    snapshots: bool = True
 
 
-class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, bytes]):
+class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, bytes | None]):
     """Apply each batch of a SKU's events and emit the records they cause.
 
     After every batch that changed the SKU it emits the SKU's ATP record. A
@@ -85,9 +89,11 @@ class SkuLogic(StatefulBatchLogic[CanonicalEvent, SkuOutput, bytes]):
         """Return when the record is next re-published."""
         return self._publish_due
 
-    def snapshot(self) -> bytes:
-        """Return the state pickled for recovery."""
+    def snapshot(self) -> bytes | None:
+        """Return the state pickled for recovery, or None when there is none."""
         assert self._state is not None
+        if not self._settings.snapshots:
+            return None
         return snapshot_state(self._state)
 
     def _publish(self) -> AtpRecord:

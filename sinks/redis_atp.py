@@ -1,8 +1,9 @@
 """Bytewax sink that publishes ATP records to Redis with version-guarded writes.
 
 Each batch is coalesced per SKU and sent as ``FCALL invsync_put_atp`` calls,
-all pipelined in one round trip: one call per hash slot on Redis Cluster, and
-one per ``SKUS_PER_CALL`` SKUs on a single Redis (``call_groups``). The
+all in one round trip: one call per hash slot on Redis Cluster, in a redis-py
+pipeline, and one per ``SKUS_PER_CALL`` SKUs on a single Redis, packed by
+hiredis (``call_groups``, ``send_commands``). The
 function writes a record only when its version is newer than the stored one,
 so replays and out-of-order batches never move a key back.
 """
@@ -16,10 +17,12 @@ from dataclasses import dataclass
 
 from bytewax.outputs import StatelessSinkPartition
 from prometheus_client import Counter, Histogram
+from redis import Redis
 
 from invsync.events import AtpRecord
 from sinks.redis_layout import (
     PUT_ATP,
+    Command,
     RedisClient,
     atp_key,
     call_groups,
@@ -28,6 +31,7 @@ from sinks.redis_layout import (
     describe_url,
     encode_atp_fields,
     load_library,
+    send_commands,
 )
 from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_library, call_with_retry
 from sinks.redis_sink import RedisSink
@@ -176,14 +180,22 @@ class AtpWriter:
         )
 
     def _send(self, groups: list[list[AtpRecord]]) -> list[list[int]]:
-        pipeline = self._client.pipeline(transaction=False)
+        commands: list[Command] = []
         for records in groups:
             keys = [atp_key(self._key_prefix, record.sku) for record in records]
             arguments: list[str | int] = []
             for record in records:
                 arguments.extend(_put_arguments(record))
-            pipeline.fcall(PUT_ATP, len(keys), *keys, *arguments)
-        replies: list[list[int]] = pipeline.execute()
+            commands.append(("FCALL", PUT_ATP, len(keys), *keys, *arguments))
+        if isinstance(self._client, Redis):
+            replies: list[list[int]] = send_commands(self._client, commands)
+            return replies
+        pipeline = self._client.pipeline(  # type: ignore[no-untyped-call]
+            transaction=False
+        )
+        for command in commands:
+            pipeline.execute_command(*command)
+        replies = pipeline.execute()
         return replies
 
     def close(self) -> None:

@@ -173,3 +173,43 @@ def test_recovery_init_errors_in_one_line(
     err = capsys.readouterr().err
     assert code == 2
     assert err == "invsync: partition count must be at least 1, not 0\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [((), False), (("--recovery-dir", "state"), True)],
+)
+def test_run_skips_snapshots_only_without_recovery(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: tuple[str, ...],
+    expected: bool,
+) -> None:
+    import bytewax.run
+
+    import invsync.cli
+    import invsync.worker
+    from dataflows import kafka_flow as kafka_flow_module
+
+    built: list[bool] = []
+    started: list[RecoveryConfig | None] = []
+
+    def build(config: InvsyncConfig, **kwargs: object) -> Dataflow:
+        built.append(bool(kwargs["recovery"]))
+        return Dataflow("stub")
+
+    monkeypatch.setattr(kafka_flow_module, "kafka_flow", build)
+    monkeypatch.setattr(invsync.cli, "_brokers_respond", lambda config: True)
+    monkeypatch.setattr(invsync.worker, "configure_gc", lambda settings: None)
+    monkeypatch.setattr(
+        bytewax.run,
+        "cli_main",
+        lambda flow, **kwargs: started.append(kwargs["recovery_config"]),
+    )
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  brokers: [127.0.0.1:9]\n")
+
+    assert main(["--config", str(config), "run", *flags]) == 0
+    assert built == [expected]
+    assert (started[0] is not None) is expected

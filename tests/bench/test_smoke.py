@@ -73,6 +73,7 @@ def test_smoke_run_summary_and_page(
     for system in (
         "invsync_1_process=passed",
         "invsync_2_processes=passed",
+        "invsync_1_process_recovery_on=passed",
         "baseline_one_round_trip_per_event=passed",
         "baseline_pipelined_per_batch=passed",
     ):
@@ -91,6 +92,7 @@ def test_smoke_run_summary_and_page(
     page = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert summary in page
     assert "| target | measured | met | gap |" in page
+    assert "- Recovery: with a recovery directory one process spends" in page
     plot = tmp_path / "docs" / "benchmarks" / "throughput_latency.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "work" / "result.pickle").stat().st_size > 0

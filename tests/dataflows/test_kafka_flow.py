@@ -14,6 +14,7 @@ from dataflows import kafka_flow as kafka_flow_module
 from dataflows.kafka_flow import get_flow
 from invsync.config import InvsyncConfig, WarehouseConfig, load_config
 from invsync.topics import Topics
+from operators.sku_logic import SkuLogicSettings
 from sinks.redis_layout import BUCKETS, warehouses_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,3 +134,27 @@ def test_configured_properties_accepted():
     )
 
     kafka_flow_module.check_client_properties(config)
+
+
+def _sku_settings(monkeypatch: pytest.MonkeyPatch, **flow_args) -> SkuLogicSettings:
+    captured: list[SkuLogicSettings] = []
+    real_build_core = kafka_flow_module.build_core
+
+    def capture(raw, settings, *args, **kwargs):
+        captured.append(settings)
+        return real_build_core(raw, settings, *args, **kwargs)
+
+    monkeypatch.setattr(kafka_flow_module, "build_core", capture)
+    kafka_flow_module.kafka_flow(
+        InvsyncConfig(), tail=False, sinks=_unused_sinks(), **flow_args
+    )
+    (settings,) = captured
+    return settings
+
+
+def test_flow_snapshots_sku_state_by_default(monkeypatch):
+    assert _sku_settings(monkeypatch).snapshots is True
+
+
+def test_flow_without_recovery_skips_snapshots(monkeypatch):
+    assert _sku_settings(monkeypatch, recovery=False).snapshots is False

@@ -140,3 +140,14 @@ def test_snapshot_resumes_same_state() -> None:
     assert len(found) == 1
     assert found[0].version.counter == 2
     assert found[0].warehouses[0].on_hand == 15
+
+
+def test_snapshot_is_none_without_recovery() -> None:
+    settings = SkuLogicSettings(
+        state=StateSettings(), republish_interval=INTERVAL, snapshots=False
+    )
+    logic = SkuLogic(settings, None)
+    outputs, _ = logic.on_batch([receipt("r1", 10)])
+
+    assert logic.snapshot() is None
+    assert records(outputs)[0].warehouses[0].on_hand == 10

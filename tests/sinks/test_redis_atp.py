@@ -14,11 +14,12 @@ from bytewax.operators import output
 from bytewax.testing import TestingSource, run_main
 from prometheus_client import REGISTRY
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from invsync.events import WarehouseAtp
 from sinks import redis_layout
 from sinks.redis_atp import AtpWriter, RedisAtpSink, coalesce
-from sinks.redis_layout import atp_key, bucket_of, connect
+from sinks.redis_layout import atp_key, bucket_of, connect, send_commands
 
 pytestmark = pytest.mark.integration
 
@@ -274,3 +275,36 @@ def test_batch_histogram_counts_batches(writer, record_factory):
     sum_after = REGISTRY.get_sample_value("invsync_redis_batch_records_sum")
     assert after == before + 1
     assert sum_after == sum_before + 2
+
+
+def test_send_commands_returns_replies_in_order(redis_url, redis_prefix):
+    redis = connect(redis_url)
+    key = f"{redis_prefix}send:ü"
+    try:
+        replies = send_commands(
+            redis,
+            [("SET", key, "wert-ä"), ("STRLEN", key), ("INCRBY", f"{key}:n", 41)],
+        )
+        assert replies == [b"OK", len("wert-ä".encode()), 41]
+        assert redis.get(key) == "wert-ä".encode()
+    finally:
+        redis.close()
+
+
+def test_send_commands_raises_first_error_and_stays_in_step(redis_url, redis_prefix):
+    redis = connect(redis_url)
+    key = f"{redis_prefix}send:text"
+    try:
+        with pytest.raises(ResponseError, match="not an integer"):
+            send_commands(
+                redis,
+                [("SET", key, "x"), ("INCR", key), ("SET", f"{key}:after", "y")],
+            )
+        # Every reply was read, so the pooled connection answers the next call
+        # with its own replies, and the command after the error still ran.
+        assert send_commands(redis, [("GET", f"{key}:after"), ("PING",)]) == [
+            b"y",
+            b"PONG",
+        ]
+    finally:
+        redis.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from redis import Redis
@@ -109,6 +109,27 @@ def test_encode_atp_fields_exact(record_factory) -> None:
     for warehouse in record.warehouses:
         text = warehouse.model_dump_json(exclude={"warehouse"})
         assert fields[f"w:{warehouse.warehouse}"] == text
+
+
+@pytest.mark.parametrize(
+    "updated_at",
+    [
+        datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 12, 30, 5, 120, tzinfo=UTC),
+        datetime(2026, 3, 1, 13, 30, 5, 999999, tzinfo=timezone(timedelta(hours=1))),
+    ],
+)
+def test_encode_atp_fields_time_matches_format_time(
+    record_factory, updated_at: datetime
+) -> None:
+    record = record_factory("SKU-1", 2, 7, {"W1": 5}).model_copy(
+        update={"updated_at": updated_at}
+    )
+
+    fields = encode_atp_fields(record)
+
+    assert fields["updated_at"] == format_time(updated_at)
+    assert json.loads(fields["record"])["updated_at"] == format_time(updated_at)
 
 
 def test_library_source_names_library() -> None:
