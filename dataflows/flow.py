@@ -25,7 +25,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
-from dataflows.records import RawRecord, decode_record
+from dataflows.records import InputRecord, decode_record
 from invsync.events import (
     AtpRecord,
     CanonicalEvent,
@@ -84,7 +84,7 @@ def _is_whole_order_line(event: CanonicalEvent) -> bool:
 
 
 def build_core(
-    raw: Stream[RawRecord],
+    raw: Stream[InputRecord],
     settings: SkuLogicSettings,
     sinks: FlowSinks,
     extra_dead_letters: Stream[DeadLetter] | None = None,
@@ -142,7 +142,9 @@ def build_core(
     _route_outputs(outputs, decode_failures, extra_dead_letters, sinks)
 
 
-def decode_batch(records: list[RawRecord]) -> list[CanonicalEvent | DeadLetter]:
+def decode_batch(
+    records: list[InputRecord],
+) -> list[CanonicalEvent | DeadLetter]:
     """Decode a batch of input records and count them in the metrics."""
     decoded = [decode_record(record) for record in records]
     events: list[CanonicalEvent] = []

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from pydantic_avro import AvroBase
 
 from dataflows.flow import FlowSinks, build_core, new_flow
-from dataflows.records import RawRecord
+from dataflows.records import message_origin
 from dataflows.replay import settings_from_config
 from invsync.avro import encode
 from invsync.config import InvsyncConfig, load_config
@@ -56,10 +56,6 @@ DEFAULT_CONSUMER_CONFIG: dict[str, str] = {
     "fetch.wait.max.ms": "50",
 }
 KeyFn = Callable[[RecordT], str | None]
-
-
-def _origin(message: KafkaSourceMessage[bytes | None, bytes | None]) -> str:
-    return f"{message.topic}/{message.partition}/{message.offset}"
 
 
 def consumer_properties(config: InvsyncConfig) -> dict[str, str]:
@@ -122,18 +118,9 @@ def check_client_properties(config: InvsyncConfig) -> None:
             client.close()
 
 
-def to_raw(
-    message: KafkaSourceMessage[bytes | None, bytes | None],
-) -> RawRecord:
-    """Turn a consumed Kafka message into the dataflow's input record."""
-    return RawRecord(
-        value=message.value or b"", origin=_origin(message), key=message.key
-    )
-
-
 def kafka_error_letter(error: KafkaError[bytes | None, bytes | None]) -> DeadLetter:
     """Turn a consumer error into a dead letter, keeping the message bytes."""
-    origin = _origin(error.msg)
+    origin = message_origin(error.msg)
     letter = DeadLetter(
         dead_letter_id=stable_id("kafka_error", origin, str(error.err)),
         error_class="kafka_error",
@@ -253,10 +240,9 @@ def kafka_flow(
         },
         batch_size=batch_size,
     )
-    raw = op.map("to_raw", consumed.oks, to_raw)
     errors = op.map("kafka_errors", consumed.errs, kafka_error_letter)
     build_core(
-        raw,
+        consumed.oks,
         replace(settings_from_config(config), snapshots=recovery),
         sinks or kafka_sinks(config),
         extra_dead_letters=errors,
