@@ -18,8 +18,9 @@ The same steps run over Kafka (``dataflows.kafka_flow``) and over files
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -39,11 +40,11 @@ from invsync.events import (
     WarehouseSetting,
 )
 from invsync.metrics import (
-    observe_atp,
+    observe_atps,
     observe_dead_letter,
     observe_decode_failure,
     observe_events,
-    observe_exception,
+    observe_exceptions,
     observe_freshness,
 )
 from invsync.topics import event_key
@@ -59,6 +60,8 @@ from operators.order_versions import (
     order_versions_builder,
 )
 from operators.sku_logic import SkuLogicSettings, SkuOutput, sku_logic_builder
+
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
@@ -189,9 +192,7 @@ def _route_outputs(
 ) -> None:
     atp = op.branch("split_atp", outputs, lambda r: isinstance(r, AtpRecord))
     op.output("atp_out", cast(Stream[AtpRecord], atp.trues), sinks.atp)
-    op.inspect(
-        "observe_atp", cast(Stream[AtpRecord], atp.trues), lambda _s, r: observe_atp(r)
-    )
+    _observe_batches("observe_atp", cast(Stream[AtpRecord], atp.trues), observe_atps)
 
     postings = op.branch(
         "split_postings", atp.falses, lambda r: isinstance(r, ErpPosting)
@@ -206,10 +207,10 @@ def _route_outputs(
         cast(Stream[InventoryException], exceptions.trues),
         sinks.exceptions,
     )
-    op.inspect(
+    _observe_batches(
         "observe_exceptions",
         cast(Stream[InventoryException], exceptions.trues),
-        lambda _s, e: observe_exception(e),
+        observe_exceptions,
     )
 
     variances = op.branch(
@@ -233,6 +234,22 @@ def _route_outputs(
     op.output(
         "dead_letters_out", cast(Stream[DeadLetter], dead_letters), sinks.dead_letters
     )
+
+
+def _observe_batches(
+    step_id: str, stream: Stream[ItemT], observe: Callable[[list[ItemT]], None]
+) -> None:
+    """Pass each batch of a stream to a metrics function.
+
+    Bytewax's ``inspect`` calls Python once per item. A batch step calls it
+    once per batch, so counters move once per label set.
+    """
+
+    def observed(items: list[ItemT]) -> list[ItemT]:
+        observe(items)
+        return items
+
+    op.flat_map_batch(step_id, stream, observed)
 
 
 def new_flow(name: str = "invsync") -> Dataflow:

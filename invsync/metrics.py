@@ -168,9 +168,14 @@ def observe_freshness(change: WarehouseFreshness) -> None:
     WAREHOUSE_STALE.labels(warehouse=change.warehouse).set(stale)
 
 
-def observe_exception(exception: InventoryException) -> None:
-    """Count an inventory exception on its way to the exceptions topic."""
-    _exception_child(exception.kind.value).inc()
+def observe_exceptions(exceptions: Iterable[InventoryException]) -> None:
+    """Count a batch of inventory exceptions, once per kind."""
+    counts: dict[str, int] = {}
+    for exception in exceptions:
+        kind = exception.kind.value
+        counts[kind] = counts.get(kind, 0) + 1
+    for kind, count in counts.items():
+        _exception_child(kind).inc(count)
 
 
 @cache
@@ -241,10 +246,11 @@ class AtpTracker:
 ATP_TRACKER = AtpTracker()
 
 
-def observe_atp(record: AtpRecord) -> None:
-    """Count an ATP record and update the oversold and backordered gauges."""
-    ATP_RECORDS.inc()
-    ATP_TRACKER.observe(record)
+def observe_atps(records: list[AtpRecord]) -> None:
+    """Count a batch of ATP records and update the gauges from each."""
+    ATP_RECORDS.inc(len(records))
+    for record in records:
+        ATP_TRACKER.observe(record)
 
 
 class WarehouseSilenceCollector(Collector):

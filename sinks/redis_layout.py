@@ -158,7 +158,7 @@ def send_commands(client: Redis, commands: list[Command]) -> list[Any]:
     """Send commands to a single Redis in one write and return their replies.
 
     hiredis packs each command in C. A redis-py pipeline would first encode
-    every argument in Python, which for the ATP sink's calls of twenty
+    every argument in Python, which for the ATP sink's calls of about fifteen
     arguments per SKU costs more than building them. Arguments are ``str``
     (sent as UTF-8) or ``int``.
 
@@ -227,27 +227,28 @@ def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
     The function ``invsync_put_atp`` writes ``gen`` and ``ctr`` from the
     version it compares, so the caller passes them apart from these fields.
     """
-    # pydantic-core writes each field's compact JSON from one dump of the record,
-    # the same text that model_dump_json gives for each part.
-    data = record.model_dump(mode="json")
     updated_at = record.updated_at
-    # pydantic writes a UTC time with a Z suffix, as format_time does.
     if updated_at.tzinfo is not UTC:
-        data["updated_at"] = format_time(updated_at)
-    warehouses: list[dict[str, Any]] = data["warehouses"]
-    available = {row["warehouse"]: row["available"] for row in warehouses}
+        # Stored times are UTC with a Z suffix. format_time rejects a naive one.
+        format_time(updated_at)
+        updated_at = updated_at.astimezone(UTC)
+        record = record.model_copy(update={"updated_at": updated_at})
+    # pydantic-core writes the JSON texts; a UTC time gets the Z suffix there.
+    available: dict[str, int] = {}
     fields = {
-        "updated_at": data["updated_at"],
+        "updated_at": to_json(updated_at).decode()[1:-1],
         "unalloc": str(record.unallocated_demand),
         "unalloc_bo": str(record.unallocated_backordered),
-        "avail": to_json(
-            available if len(available) < 2 else dict(sorted(available.items()))
-        ).decode(),
-        "record": to_json(data).decode(),
+        "record": record.model_dump_json(),
     }
-    for row in warehouses:
+    for warehouse in record.warehouses:
+        row = dict(warehouse.__dict__)
         code = row.pop("warehouse")
+        available[code] = warehouse.available
         fields[f"w:{code}"] = to_json(row).decode()
+    if len(available) > 1:
+        available = dict(sorted(available.items()))
+    fields["avail"] = to_json(available).decode()
     return fields
 
 

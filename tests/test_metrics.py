@@ -23,6 +23,8 @@ from invsync.devservices import free_port
 from invsync.events import (
     AtpRecord,
     ErpPosting,
+    ExceptionKind,
+    InventoryException,
     InventoryMovement,
     MovementType,
     RecordVersion,
@@ -36,8 +38,10 @@ from invsync.metrics import (
     WarehouseSilenceCollector,
     enable_dataflow_api,
     exported_metric_names,
+    observe_atps,
     observe_event,
     observe_events,
+    observe_exceptions,
 )
 from invsync.publish import publish_adapter_output
 from invsync.topic_reader import read_topic
@@ -110,6 +114,46 @@ def test_tracker_sums_backordered_units() -> None:
     assert after_two - before == 6
     assert after_drop - before == 3
     assert unallocated - before_unallocated == 0
+
+
+def test_observe_exceptions_counts_by_kind() -> None:
+    before = {
+        kind: _value("invsync_exceptions_total", kind=kind.value)
+        for kind in ExceptionKind
+    }
+    kinds = [ExceptionKind.BACKORDER] * 3 + [ExceptionKind.OVERSELL]
+    exceptions = [
+        InventoryException(
+            exception_id=f"x-{index}",
+            kind=kind,
+            sku="SKU-X",
+            quantity=1,
+            event_time=T0,
+        )
+        for index, kind in enumerate(kinds)
+    ]
+
+    observe_exceptions(exceptions)
+
+    backorders = _value("invsync_exceptions_total", kind="BACKORDER")
+    oversells = _value("invsync_exceptions_total", kind="OVERSELL")
+    assert backorders - before[ExceptionKind.BACKORDER] == 3
+    assert oversells - before[ExceptionKind.OVERSELL] == 1
+
+
+def test_observe_atps_counts_and_tracks() -> None:
+    before_records = _value("invsync_atp_records_total")
+    before_oversold = _value("invsync_oversold_pairs", warehouse="WH-ATPS")
+    records = [
+        _record("SKU-ATPS-1", 1, _warehouse("WH-ATPS", -2)),
+        _record("SKU-ATPS-2", 1, _warehouse("WH-ATPS", 4)),
+    ]
+
+    observe_atps(records)
+
+    assert _value("invsync_atp_records_total") - before_records == 2
+    oversold = _value("invsync_oversold_pairs", warehouse="WH-ATPS")
+    assert oversold - before_oversold == 1
 
 
 def test_silence_collector_fake_clock() -> None:
