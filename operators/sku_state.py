@@ -396,6 +396,8 @@ class SkuState(TupleState):
 
     def evaluate_variances(self) -> list[VarianceAlert]:
         """Compare new ERP balances with WMS on hand; return variance alerts."""
+        if not self.variance.has_pending():
+            return []
         on_hand = {
             code: self._status_quantities(code) for code in sorted(self.warehouses)
         }

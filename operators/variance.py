@@ -247,6 +247,12 @@ class VarianceState(TupleState):
             found = self.warehouses[warehouse] = WarehouseHistory()
         return found
 
+    def has_pending(self) -> bool:
+        """Return whether ``evaluate`` could raise an alert now."""
+        return bool(self.transfers) or any(
+            history.erp.pending for history in self.warehouses.values()
+        )
+
     # Recording.
 
     def record_posting(self, posting: ErpPosting) -> None:
