@@ -31,6 +31,7 @@ from sinks.redis_layout import (
     describe_url,
     encode_atp_fields,
     load_library,
+    packs_utf8,
     send_commands,
 )
 from sinks.redis_retry import DEFAULT_RETRY_TOTAL_S, call_with_library, call_with_retry
@@ -187,7 +188,7 @@ class AtpWriter:
             for record in records:
                 arguments.extend(_put_arguments(record))
             commands.append(("FCALL", PUT_ATP, len(keys), *keys, *arguments))
-        if isinstance(self._client, Redis):
+        if isinstance(self._client, Redis) and packs_utf8(self._client):
             replies: list[list[int]] = send_commands(self._client, commands)
             return replies
         pipeline = self._client.pipeline(  # type: ignore[no-untyped-call]

@@ -7,6 +7,7 @@ and the layout works on a single Redis and on Redis Cluster.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import zlib
@@ -154,17 +155,32 @@ def call_groups(
 Command = tuple[str | int, ...]
 
 
+def packs_utf8(client: RedisClient) -> bool:
+    """Return whether ``send_commands`` can serve a client.
+
+    hiredis sends ``str`` arguments as UTF-8, so a single Redis whose URL sets
+    another ``encoding`` keeps redis-py's own encoder.
+    """
+    if not isinstance(client, Redis):
+        return False
+    options = client.connection_pool.connection_kwargs
+    encoding = options.get("encoding", "utf-8")
+    errors = options.get("encoding_errors", "strict")
+    return codecs.lookup(encoding).name == "utf-8" and errors == "strict"
+
+
 def send_commands(client: Redis, commands: list[Command]) -> list[Any]:
     """Send commands to a single Redis in one write and return their replies.
 
     hiredis packs each command in C. A redis-py pipeline would first encode
     every argument in Python, which for the ATP sink's calls of about fifteen
     arguments per SKU costs more than building them. Arguments are ``str``
-    (sent as UTF-8) or ``int``.
+    (sent as UTF-8, see ``packs_utf8``) or ``int``.
 
     Raises:
-        redis.exceptions.ResponseError: A command failed; the first error is
-            raised after every reply has been read.
+        redis.exceptions.ResponseError: A command failed. The first error is
+            raised after every reply has been read, with the command's
+            position and name in its message.
         redis.exceptions.ConnectionError: The connection failed; it is closed.
         redis.exceptions.TimeoutError: A reply did not arrive in time; the
             connection is closed.
@@ -180,13 +196,18 @@ def send_commands(client: Redis, commands: list[Command]) -> list[Any]:
         connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
         replies: list[Any] = []
         first_error: ResponseError | None = None
-        for _ in commands:
+        for position, command in enumerate(commands, start=1):
             try:
                 replies.append(connection.read_response())
             except ResponseError as error:
                 # Reading on keeps the connection in step with the replies.
                 replies.append(error)
-                first_error = first_error or error
+                if first_error is None:
+                    name = " ".join(str(word) for word in command[:2])
+                    first_error = type(error)(
+                        f"command {position} of {len(commands)} ({name}) "
+                        f"failed: {error}"
+                    )
     except (RedisConnectionError, RedisTimeoutError, OSError):
         connection.disconnect()  # type: ignore[no-untyped-call]
         raise

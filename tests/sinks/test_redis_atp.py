@@ -19,7 +19,13 @@ from redis.exceptions import ResponseError
 from invsync.events import WarehouseAtp
 from sinks import redis_layout
 from sinks.redis_atp import AtpWriter, RedisAtpSink, coalesce
-from sinks.redis_layout import atp_key, bucket_of, connect, send_commands
+from sinks.redis_layout import (
+    atp_key,
+    bucket_of,
+    connect,
+    packs_utf8,
+    send_commands,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -295,7 +301,9 @@ def test_send_commands_raises_first_error_and_stays_in_step(redis_url, redis_pre
     redis = connect(redis_url)
     key = f"{redis_prefix}send:text"
     try:
-        with pytest.raises(ResponseError, match="not an integer"):
+        with pytest.raises(
+            ResponseError, match=r"command 2 of 3 \(INCR .*\) failed: .*not an integer"
+        ):
             send_commands(
                 redis,
                 [("SET", key, "x"), ("INCR", key), ("SET", f"{key}:after", "y")],
@@ -308,3 +316,30 @@ def test_send_commands_raises_first_error_and_stays_in_step(redis_url, redis_pre
         ]
     finally:
         redis.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", True), ("?encoding=UTF8", True), ("?encoding=latin-1", False)],
+)
+def test_packs_utf8_follows_url_encoding(redis_url, query, expected):
+    redis = connect(redis_url + query)
+    try:
+        assert packs_utf8(redis) is expected
+    finally:
+        redis.close()
+
+
+def test_write_keeps_url_encoding(redis_url, redis_prefix, record_factory):
+    url = f"{redis_url}?encoding=latin-1"
+    writer = AtpWriter(connect(url), redis_prefix, retry_total_s=5.0)
+    writer.load_library()
+    reader = Redis.from_url(url, decode_responses=True)
+    try:
+        writer.write([record_factory("SKU-é", 0, 1, {"W1": 4})])
+
+        stored = reader.hget(atp_key(redis_prefix, "SKU-é"), "avail")
+        assert json.loads(stored) == {"W1": 4}
+    finally:
+        writer.close()
+        reader.close()
