@@ -310,8 +310,11 @@ def _target_notes(result: BenchResult) -> list[str]:
             "routes each SKU to one worker by key hash, so about half the events "
             "cross to the other process, and Bytewax pickles and unpickles each "
             "of them (events pickle as tuples of field values, "
-            "`invsync/model_pickle.py`). The most popular SKU's events all run "
-            "on one worker whatever the process count."
+            "`invsync/model_pickle.py`) and sends it through its Rust runtime, "
+            "whose work py-spy sees only as samples without Python frames. Each "
+            "process also pays the per-batch costs of its own consumers, "
+            "producers and Redis writes on smaller batches. The most popular "
+            "SKU's events all run on one worker whatever the process count."
         )
     if one is not None and result.latency:
         over = [
