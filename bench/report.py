@@ -232,19 +232,26 @@ def write_plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": (1.3, 1)}
+    )
     names = [name for name, _ in throughput]
-    left.bar(names, [value for _, value in throughput], color="#4472c4")
-    left.set_ylabel("events per second (wall-clock)")
+    # Horizontal bars keep the long system names readable.
+    left.barh(names, [value for _, value in throughput], color="#4472c4")
+    left.invert_yaxis()
+    left.set_xlabel("events per second (wall-clock)")
     left.set_title("Throughput on the same input")
-    left.tick_params(axis="x", labelrotation=20)
     if latency:
         loads = [load for load, _, _ in latency]
         right.plot(loads, [p50 for _, p50, _ in latency], marker="o", label="p50")
         right.plot(loads, [p99 for _, _, p99 in latency], marker="o", label="p99")
         right.set_xscale("log")
         right.set_yscale("log")
+        # Only the offered loads get labels, because minor labels overlap.
+        right.set_xticks(loads, [f"{load:,}" for load in loads])
+        right.xaxis.set_minor_formatter(NullFormatter())
         right.legend()
     right.set_xlabel("offered load, events per second")
     right.set_ylabel("produce to Redis, ms")
