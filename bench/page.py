@@ -107,7 +107,10 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
         "(process start, imports, broker metadata, shutdown), which the rates "
         "subtract. Each invsync row is the run with the median CPU time of "
         f"{_invsync_repeats(result)} timed runs, and its startup the median of "
-        "as many empty runs. The baselines run inside the harness process and are "
+        'as many empty runs. The rows without "recovery on" run with no '
+        "recovery directory, as `invsync run` does by default. The recovery row "
+        "snapshots its state every 10 s, as a production deployment would. "
+        "The baselines run inside the harness process and are "
         "timed from the consumer's assignment to the end of input, and their CPU "
         "seconds are the harness process's, librdkafka threads included.",
         "",
