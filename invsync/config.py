@@ -149,6 +149,22 @@ _RESERVED_PROPERTIES = {
 }
 """librdkafka properties that invsync sets itself, with what to do instead."""
 
+_PRODUCER_RESERVED_PROPERTIES = {
+    "delivery.report.only.error": "the producers set it, and report every "
+    "failed delivery",
+}
+"""Producer properties that invsync sets itself, with the reason."""
+
+
+def _reject_properties(
+    value: dict[str, str], reserved: dict[str, str]
+) -> dict[str, str]:
+    for name, reason in reserved.items():
+        if name in value:
+            msg = f"librdkafka property {name!r} cannot be set here: {reason}"
+            raise ValueError(msg)
+    return value
+
 
 class KafkaConfig(_Strict):
     """Kafka connection and topic names."""
@@ -195,11 +211,12 @@ class KafkaConfig(_Strict):
     @field_validator("client_config", "consumer_config")
     @classmethod
     def _check_reserved(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, reason in _RESERVED_PROPERTIES.items():
-            if name in value:
-                msg = f"librdkafka property {name!r} cannot be set here: {reason}"
-                raise ValueError(msg)
-        return value
+        return _reject_properties(value, _RESERVED_PROPERTIES)
+
+    @field_validator("client_config", "producer_config")
+    @classmethod
+    def _check_producer_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        return _reject_properties(value, _PRODUCER_RESERVED_PROPERTIES)
 
     startup_timeout: timedelta = Field(
         default=timedelta(seconds=30),

@@ -70,9 +70,6 @@ class _BatchReport:
 
     def __init__(self, role: str) -> None:
         self.role = role
-        # The labelled child, looked up once per batch instead of per record.
-        self._produced = PRODUCED.labels(topic=role)
-        self.delivered = 0
         self.failed = 0
         self.first_error: str | None = None
 
@@ -83,8 +80,6 @@ class _BatchReport:
 
     def on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
-            self.delivered += 1
-            self._produced.inc()
             return
         # Only the first failure of a batch is logged, and DeliveryError counts all.
         if self.first_error is None:
@@ -136,6 +131,10 @@ class CheckedKafkaProducer:
             **DEFAULT_PRODUCER_CONFIG,
             **(add_config or {}),
             "error_cb": _log_client_error,
+            # Only failed records get a delivery report. A batch counts the
+            # others as those no longer queued after flush(), so no Python
+            # callback runs per record. confluent-kafka wants a bool here.
+            "delivery.report.only.error": True,
             # librdkafka's own log lines go through Python logging, so they are
             # formatted, masked and rate-limited like the project's.
             "logger": logger,
@@ -157,18 +156,26 @@ class CheckedKafkaProducer:
         """
         report = _BatchReport(self._role)
         deadline = time.monotonic() + self._flush_timeout_s
+        count = 0
         for key, value in items:
             self._produce_one(key, value, report, deadline)
+            count += 1
 
         remaining = max(0.0, deadline - time.monotonic())
         outstanding = self._producer.flush(remaining)
         for _ in range(outstanding):
             report.fail(f"not acknowledged within {self._flush_timeout_s} s")
 
+        # Each failed record failed once: it was not queued, its report
+        # carried an error, or it was still queued after flush(). The broker
+        # acknowledged the others. The queue may also contain records of an
+        # earlier batch that timed out, so the difference can fall below zero.
+        delivered = max(0, count - report.failed)
+        PRODUCED.labels(topic=self._role).inc(delivered)
         if report.failed:
             DELIVERY_FAILURES.labels(topic=self._role).inc(report.failed)
             raise DeliveryError(self._topic, report.failed, report.first_error or "")
-        return report.delivered
+        return delivered
 
     def _produce_one(
         self, key: bytes | None, value: bytes, report: _BatchReport, deadline: float

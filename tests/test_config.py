@@ -143,6 +143,8 @@ def test_kafka_property_numbers_become_text(tmp_path: Path) -> None:
     [
         ("consumer_config", "enable.partition.eof", "from --until-eof"),
         ("client_config", "bootstrap.servers", "set kafka.brokers instead"),
+        ("producer_config", "delivery.report.only.error", "the producers set it"),
+        ("client_config", "delivery.report.only.error", "the producers set it"),
     ],
 )
 def test_kafka_properties_invsync_sets_rejected(
