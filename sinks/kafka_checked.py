@@ -133,7 +133,7 @@ class CheckedKafkaProducer:
             "error_cb": _log_client_error,
             # Only failed records get a delivery report. A batch counts the
             # others as those no longer queued after flush(), so no Python
-            # callback runs per record. confluent-kafka wants a bool here.
+            # callback runs per record. confluent-kafka expects a bool here.
             "delivery.report.only.error": True,
             # librdkafka's own log lines go through Python logging, so they are
             # formatted, masked and rate-limited like the project's.
@@ -157,9 +157,15 @@ class CheckedKafkaProducer:
         report = _BatchReport(self._role)
         deadline = time.monotonic() + self._flush_timeout_s
         count = 0
+        produce = self._producer.produce
+        topic = self._topic
+        on_delivery = report.on_delivery
         for key, value in items:
-            self._produce_one(key, value, report, deadline)
             count += 1
+            try:
+                produce(topic, value=value, key=key, on_delivery=on_delivery)
+            except (BufferError, KafkaException):
+                self._produce_one(key, value, report, deadline)
 
         remaining = max(0.0, deadline - time.monotonic())
         outstanding = self._producer.flush(remaining)
@@ -180,6 +186,7 @@ class CheckedKafkaProducer:
     def _produce_one(
         self, key: bytes | None, value: bytes, report: _BatchReport, deadline: float
     ) -> None:
+        """Produce a record the first attempt could not queue, or count its failure."""
         while True:
             try:
                 self._producer.produce(
@@ -207,8 +214,6 @@ class CheckedKafkaProducer:
                         },
                     )
                 report.fail(str(error.args[0]))
-                return
-            self._producer.poll(0)
             return
 
     def close(self) -> None:
