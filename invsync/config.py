@@ -10,6 +10,7 @@ Loaded from one YAML or JSON file and validated by pydantic. The rules it encode
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -228,27 +229,57 @@ class KafkaConfig(_Strict):
 
 # The user information of a URL, which may carry a password, up to its last "@".
 _URL_PASSWORD = re.compile(r"//.*@")
+# redis-py also takes the password as a URL query parameter.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def mask_url_passwords(url: str) -> str:
+    """Return a URL with its user information and ``password`` parameter masked."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub("//***@", url))
 
 
 def check_redis_url(url: str) -> str:
     """Return the URL if redis-py's ``Redis.from_url`` accepts it.
 
+    The query parameter ``cluster`` is invsync's own (``sinks.redis_layout.connect``).
+    The others must be options of redis-py's connections, and ``encoding``
+    must be UTF-8, the encoding of the key layout.
+
     Raises:
-        ValueError: When the scheme is not redis, rediss or unix, or the port or
-            a query argument is invalid. The message masks the URL's user
-            information, which may contain a password.
+        ValueError: When the scheme is not redis, rediss or unix, the port or
+            a query argument is invalid, or an option is unknown. The message
+            masks the URL's passwords.
     """
+    from redis import Redis
     from redis.connection import parse_url
 
+    from sinks.redis_layout import split_cluster_option
+
+    plain_url, _ = split_cluster_option(url)
+    hint = "Use redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///PATH/TO/SOCKET"
+    masked_url = mask_url_passwords(url)
     try:
-        parse_url(url)  # type: ignore[no-untyped-call]
+        parse_url(plain_url)  # type: ignore[no-untyped-call]
+        pool = Redis.from_url(plain_url).connection_pool
+        # Building a connection checks its options without connecting.
+        pool.connection_class(**pool.connection_kwargs)
     except ValueError as exc:
-        msg = (
-            f"invalid Redis URL {_URL_PASSWORD.sub('//***@', url)!r}: "
-            f"{str(exc).rstrip('.')}. Use redis://HOST:PORT/DB, "
-            "rediss://HOST:PORT/DB or unix:///PATH/TO/SOCKET"
-        )
+        msg = f"invalid Redis URL {masked_url!r}: {str(exc).rstrip('.')}. {hint}"
         raise ValueError(msg) from exc
+    except TypeError as exc:
+        msg = f"invalid Redis URL {masked_url!r}: an option is unknown ({exc})"
+        raise ValueError(msg) from exc
+    encoding = pool.connection_kwargs.get("encoding", "utf-8")
+    try:
+        is_utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        is_utf8 = False
+    if not is_utf8:
+        msg = (
+            f"invalid Redis URL {masked_url!r}: encoding {encoding!r} is not "
+            "supported, because keys and values are UTF-8; remove the option"
+        )
+        raise ValueError(msg)
     return url
 
 

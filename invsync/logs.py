@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from invsync.avro import DecodeError, decode
 from invsync.config import InvsyncConfig
@@ -57,6 +57,8 @@ CONTEXT_FIELDS = (
 MASK = "***"
 _HANDLER_NAME = "invsync"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+# redis-py also takes the password as a URL query parameter.
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#\s'\"]+", re.IGNORECASE)
 _SECRET_KEYS = ("password", "secret", "token", "sasl.oauthbearer.config")
 
 
@@ -67,10 +69,14 @@ def secrets_of(config: InvsyncConfig) -> set[str]:
         for key, value in config.kafka.client_config.items()
         if any(word in key.lower() for word in _SECRET_KEYS) and value
     }
-    password = urlsplit(config.redis.url).password
-    if password:
-        found.add(password)
-        found.add(unquote(password))
+    parts = urlsplit(config.redis.url)
+    passwords = [parts.password] + [
+        value for name, value in parse_qsl(parts.query) if name == "password"
+    ]
+    for password in passwords:
+        if password:
+            found.add(password)
+            found.add(unquote(password))
     return found
 
 
@@ -85,6 +91,7 @@ class SecretFilter(logging.Filter):
     def mask(self, text: str) -> str:
         """Return ``text`` with secrets and URL passwords replaced by ``***``."""
         text = _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+        text = _QUERY_PASSWORD.sub(rf"\g<head>{MASK}", text)
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text

@@ -297,6 +297,24 @@ def is_function_missing(error: ResponseError) -> bool:
     return "Function not found" in str(error)
 
 
+def split_cluster_option(url: str) -> tuple[str, bool]:
+    """Return the URL without its ``cluster`` query parameter, and its value.
+
+    The rest of the URL stays as written, so ``unix:///path`` keeps its
+    empty host.
+    """
+    base, separator, query = url.partition("?")
+    if not separator:
+        return url, False
+    pairs = parse_qsl(query, keep_blank_values=True)
+    cluster_values = [value for name, value in pairs if name == "cluster"]
+    if not cluster_values:
+        return url, False
+    remaining = [(name, value) for name, value in pairs if name != "cluster"]
+    plain_url = f"{base}?{urlencode(remaining)}" if remaining else base
+    return plain_url, any(value.lower() in _TRUE_WORDS for value in cluster_values)
+
+
 def connect(url: str) -> RedisClient:
     """Create a Redis client from a URL.
 
@@ -309,13 +327,7 @@ def connect(url: str) -> RedisClient:
     alone decides the backoff. The cluster client keeps redis-py's default
     retries, which follow slot moves and failovers.
     """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    cluster_values = [value for name, value in query if name == "cluster"]
-    remaining = [(name, value) for name, value in query if name != "cluster"]
-    plain_url = urlunsplit(parts._replace(query=urlencode(remaining)))
-    is_cluster = any(value.lower() in _TRUE_WORDS for value in cluster_values)
-
+    plain_url, is_cluster = split_cluster_option(url)
     timeouts: dict[str, Any] = {
         "socket_connect_timeout": DEFAULT_SOCKET_CONNECT_TIMEOUT,
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
@@ -327,10 +339,14 @@ def connect(url: str) -> RedisClient:
 
 def describe_url(url: str) -> str:
     """Return the URL without its user name and password, for logs."""
+    from invsync.config import mask_url_passwords
+
     parts = urlsplit(url)
+    if not parts.netloc:
+        return mask_url_passwords(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=host))
+    return mask_url_passwords(urlunsplit(parts._replace(netloc=host)))

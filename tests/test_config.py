@@ -25,6 +25,9 @@ from invsync.config import (
         "unix:///run/redis/redis.sock",
         "REDIS://host",
         "redis://:pass@host:6379/0?socket_timeout=2",
+        "unix:///run/redis/redis.sock?db=2",
+        "redis://host:7000?cluster=true&socket_timeout=2",
+        "redis://host/0?encoding=UTF8&decode_responses=true",
     ],
 )
 def test_redis_url_accepted(url: str) -> None:
@@ -47,6 +50,9 @@ def test_redis_url_accepted(url: str) -> None:
             "redis://host/0?socket_timeout=soon",
             "Invalid value for 'socket_timeout' in connection URL",
         ),
+        ("redis://host/0?bogus_option=1", "an option is unknown"),
+        ("redis://host/0?encoding=latin-1", "encoding 'latin-1' is not supported"),
+        ("redis://host/0?encoding=no-such-codec", "is not supported"),
     ],
 )
 def test_redis_url_rejected(url: str, reason: str) -> None:
@@ -54,6 +60,14 @@ def test_redis_url_rejected(url: str, reason: str) -> None:
         check_redis_url(url)
 
     assert reason in str(caught.value)
+
+
+def test_redis_url_error_masks_query_password() -> None:
+    with pytest.raises(ValueError, match="socket_timeout") as caught:
+        check_redis_url("redis://host/0?password=S3CRETpw&socket_timeout=abc")
+
+    assert "S3CRETpw" not in str(caught.value)
+    assert "password=***" in str(caught.value)
 
 
 def test_redis_url_error_masks_password() -> None:

@@ -79,6 +79,22 @@ def test_secret_filter_masks_url_password() -> None:
     assert text == "connecting to rediss://user:***@redis:6380/0 now"
 
 
+def test_secret_filter_masks_query_password() -> None:
+    masker = SecretFilter()
+
+    text = masker.mask("Redis redis://cache:6379/0?password=S3CRETpw&db=1 is down")
+
+    assert text == "Redis redis://cache:6379/0?password=***&db=1 is down"
+
+
+def test_secrets_of_query_password() -> None:
+    config = InvsyncConfig.model_validate(
+        {"redis": {"url": "redis://cache:6379/0?password=S3CRET%21pw"}}
+    )
+
+    assert "S3CRET!pw" in secrets_of(config)
+
+
 def test_logged_secrets_masked(config: InvsyncConfig, restore_root: None) -> None:
     stream = io.StringIO()
     configure_logging(

@@ -22,6 +22,7 @@ from sinks.redis_layout import (
     format_time,
     hash_tag,
     library_source,
+    split_cluster_option,
     warehouses_key,
 )
 
@@ -149,6 +150,38 @@ def test_connect_plain_url_gives_redis() -> None:
 
 def test_describe_url_drops_password() -> None:
     assert describe_url("redis://user:secret@cache:6380/0") == "redis://cache:6380/0"
+
+
+def test_describe_url_masks_query_password() -> None:
+    described = describe_url("redis://cache:6380/0?password=S3CRET&socket_timeout=2")
+
+    assert described == "redis://cache:6380/0?password=***&socket_timeout=2"
+
+
+def test_describe_url_keeps_unix_socket() -> None:
+    assert describe_url("unix:///run/redis.sock?db=2") == "unix:///run/redis.sock?db=2"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://h:1/0", ("redis://h:1/0", False)),
+        ("redis://h:1/0?cluster=true", ("redis://h:1/0", True)),
+        ("redis://h:1/0?cluster=no&db=2", ("redis://h:1/0?db=2", False)),
+        ("unix:///run/redis.sock?db=2", ("unix:///run/redis.sock?db=2", False)),
+    ],
+)
+def test_split_cluster_option(url: str, expected: tuple[str, bool]) -> None:
+    assert split_cluster_option(url) == expected
+
+
+def test_connect_unix_socket_url() -> None:
+    # redis-py connects lazily, so no server is needed.
+    client = connect("unix:///run/invsync-test.sock?db=2")
+    options = client.connection_pool.connection_kwargs
+    assert options["path"] == "/run/invsync-test.sock"
+    assert options["db"] == 2
+    client.close()
 
 
 def test_contains_atp_finds_only_its_prefix(redis_url: str, redis_prefix: str) -> None:
