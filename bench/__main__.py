@@ -20,6 +20,17 @@ logger = logging.getLogger(__name__)
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -35,8 +46,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "writes no page unless "
         "--report-dir is given",
     )
-    parser.add_argument("--events", type=int, help="events in the workload")
-    parser.add_argument("--skus", type=int, help="SKUs in the Zipf popularity law")
+    parser.add_argument("--events", type=_positive, help="events in the workload")
+    parser.add_argument(
+        "--skus", type=_positive, help="SKUs in the Zipf popularity law"
+    )
     parser.add_argument("--seed", type=int, default=7, help="workload seed")
     parser.add_argument(
         "--report-dir",
@@ -83,8 +96,8 @@ def options_from(args: argparse.Namespace, work_dir: Path) -> BenchOptions:
             repeats=3,
         )
     return BenchOptions(
-        events=args.events or options.events,
-        skus=args.skus or options.skus,
+        events=options.events if args.events is None else args.events,
+        skus=options.skus if args.skus is None else args.skus,
         seed=options.seed,
         loads=options.loads,
         load_duration_s=options.load_duration_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _system_rows(result: BenchResult) -> list[tuple[str, ...]]:
                 f"{run.startup_wall_s:.2f}",
                 f"{run.events_per_s:,.0f}",
                 f"{run.cpu_s:.2f}",
+                f"{run.startup_cpu_s:.2f}",
                 f"{run.events_per_cpu_s:,.0f}",
                 run.check,
             )
@@ -122,12 +124,14 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
                 "startup s",
                 "events/s",
                 "CPU s",
+                "startup CPU s",
                 "events/CPU-s",
                 "check",
             ),
             _system_rows(result),
         ),
         "",
+        *_ratio_basis(result),
         f"![Throughput and latency](benchmarks/{plot_name})",
         "",
         "## Peer",
@@ -144,10 +148,13 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
         "",
         "## Produce-to-Redis latency, one process",
         "",
-        "Probes are movements of new SKUs sent every 20 ms among the load, and the "
+        f"Each load is offered for {options.load_duration_s:g} s. Probes are "
+        "movements of new SKUs sent every 20 ms among the load, and the "
         "latency runs from `produce()` to the Redis keyspace notification of "
         "the probe's ATP key. A missing probe had not arrived within "
-        f"{options.drain_timeout_s:.0f} s after the load stopped.",
+        f"{options.drain_timeout_s:.0f} s after the load stopped. A load above "
+        "what the process sustains builds a backlog for as long as it runs, so "
+        "its latencies grow with the load's length.",
         "",
         markdown_table(
             ("offered/s", "produced/s", "probes", "missing", "p50 ms", "p99 ms"),
@@ -168,6 +175,33 @@ def render_page(result: BenchResult, command: str, plot_name: str) -> str:
     lines += _target_notes(result)
     lines += _profile(result)
     return "\n".join(lines) + "\n"
+
+
+def _ratio_basis(result: BenchResult) -> list[str]:
+    """Say what the ratios compare, and how the systems compare per CPU-second."""
+    one = result.system("invsync 1 process")
+    if one is None:
+        return []
+    others = [
+        f"{run.name} {run.events_per_cpu_s:,.0f}"
+        for run in result.systems
+        if not run.name.startswith("invsync")
+    ]
+    comparison = ""
+    if others:
+        comparison = (
+            " Per CPU-second the order can differ: invsync with one process "
+            f"did {one.events_per_cpu_s:,.0f} events, against "
+            + ", ".join(others)
+            + ". The baselines' and the peer's CPU seconds include their "
+            "startup, which invsync's figures subtract."
+        )
+    return [
+        "The baseline and peer ratios of the summary line and the targets "
+        "divide wall-clock events per second, and each system's wall time "
+        "starts where its table row says." + comparison,
+        "",
+    ]
 
 
 def _read_and_state(result: BenchResult) -> list[str]:
@@ -302,9 +336,12 @@ def _target_notes(result: BenchResult) -> list[str]:
             "`SkuState`, retained order lines and dedup entries included, which "
             "grow for the retention window (7 days by default); Bytewax then "
             "writes the snapshots to SQLite. Without a recovery directory "
-            "Bytewax drops snapshots, so `invsync run` skips the pickling. A "
-            "short run fills few retention windows, so these rates hold for "
-            "this run length only."
+            "Bytewax drops snapshots, so `invsync run` skips the pickling. This "
+            f"run lasted {recovering.net_wall_s:.1f} s after startup, so it took "
+            f"at most {math.ceil(recovering.net_wall_s / 10)} snapshot(s) per "
+            "changed SKU, and it filled few retention windows: a longer run pays the "
+            "pickling once per epoch for each SKU that changed in it, and the "
+            "rates here hold for this run length only."
         )
     if one is not None and two is not None:
         notes.append(
@@ -335,9 +372,10 @@ def _target_notes(result: BenchResult) -> list[str]:
     if result.reads is not None:
         notes.append(
             f"- Reads: the median of a one-SKU read is "
-            f"{statistics.median(result.reads.one_sku_ms):.3f} ms. The p99 "
-            "includes scheduling delays of this 2-CPU machine, where Redis shares "
-            "the CPUs with the broker, the harness and other processes."
+            f"{statistics.median(result.reads.one_sku_ms):.3f} ms and of a "
+            f"100-SKU read {statistics.median(result.reads.many_skus_ms):.3f} ms. "
+            "The p99 adds the waits of a 2-CPU machine where Redis shares the "
+            "CPUs with the broker, the harness and other processes."
         )
     if result.state is not None and result.state.skus:
         per_sku = result.state.pairs / result.state.skus
@@ -362,7 +400,9 @@ def _profile(result: BenchResult) -> list[str]:
         "py-spy 0.4 sampled process 0 of a separate one-process run on the same "
         f"input at 200 Hz ({digest.samples:,} samples of Python stacks, every "
         "thread). A sample counts toward each category one of its frames "
-        "belongs to, so nested categories overlap.",
+        "belongs to, so nested categories overlap. The profiled run has no "
+        "recovery directory, like the first throughput row, so "
+        "`SkuLogic.snapshot` returns without pickling there.",
         "",
         markdown_table(
             ("category", "share of samples"),

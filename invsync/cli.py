@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_client_properties(config)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if not _brokers_respond(config):
+    if not _brokers_respond(config) or not _redis_responds(config):
         return 1
     flow = kafka_flow(
         config, tail=not args.until_eof, recovery=settings.directory is not None
@@ -220,7 +220,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_gc(config.worker)
     recovery = None
     if settings.directory is not None:
-        ensure_recovery_partitions(settings.directory, settings.partitions)
+        try:
+            ensure_recovery_partitions(settings.directory, settings.partitions)
+        except (ValueError, OSError) as exc:
+            msg = f"cannot prepare the recovery directory: {exc}"
+            raise UsageError(msg) from exc
         recovery = RecoveryConfig(  # type: ignore[no-untyped-call]
             str(settings.directory), settings.backup_interval
         )
@@ -326,12 +330,37 @@ def _brokers_respond(config: InvsyncConfig) -> bool:
     return True
 
 
+def _redis_responds(config: InvsyncConfig) -> bool:
+    """Wait for Redis at start; log and return False when it does not respond.
+
+    The sinks retry a lost connection for a while, but a Redis that is wrong
+    from the start (down, or a single server named as a cluster) would end
+    the run in a worker panic.
+    """
+    from invsync.devservices import ServiceError, wait_for_redis
+
+    timeout = config.kafka.startup_timeout.total_seconds()
+    try:
+        wait_for_redis(config.redis.url, timeout)
+    except ServiceError as exc:
+        logger.error(
+            "Redis unreachable, not starting the dataflow: %s. Check redis.url "
+            "and the server, then start it again",
+            exc,
+        )
+        return False
+    return True
+
+
 def recovery_settings(
     config: InvsyncConfig, args: argparse.Namespace
 ) -> RecoverySettings:
     """Return the configured recovery settings with the command-line flags applied."""
     updates: dict[str, Any] = {}
     if args.recovery_dir is not None:
+        if not args.recovery_dir.strip():
+            msg = "--recovery-dir is empty; give a directory path"
+            raise UsageError(msg)
         updates["directory"] = Path(args.recovery_dir)
     if args.recovery_partitions is not None:
         updates["partitions"] = args.recovery_partitions

@@ -223,7 +223,8 @@ class KafkaConfig(_Strict):
         default=timedelta(seconds=30),
         gt=timedelta(0),
         description="How long `invsync run` waits for the brokers to respond to "
-        "a metadata request before it exits with an error.",
+        "a metadata request, and then for Redis to answer a PING, before it exits "
+        "with an error.",
     )
 
 
@@ -391,6 +392,15 @@ class RecoveryConfig(_Strict):
         description="How long superseded snapshots are kept, so a backup of the "
         "partitions taken up to this long ago is still consistent.",
     )
+
+    @field_validator("directory", mode="before")
+    @classmethod
+    def _reject_empty_directory(cls, value: object) -> object:
+        # An empty path would put the partitions in the working directory.
+        if isinstance(value, str) and not value.strip():
+            msg = "is empty; give a directory path, or leave it out to run without"
+            raise ValueError(msg)
+        return value
 
 
 _C_INT_MAX = 2**31 - 1

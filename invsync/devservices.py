@@ -37,6 +37,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     NewTopic,
 )
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 logger = logging.getLogger(__name__)
 
@@ -332,9 +334,22 @@ def _admin_client(
 
 
 def _redis_ping_error(url: str, request_timeout: float) -> str | None:
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=request_timeout, socket_timeout=request_timeout
-    )
+    from sinks.redis_layout import split_cluster_option
+
+    plain_url, is_cluster = split_cluster_option(url)
+    options = {
+        "socket_connect_timeout": request_timeout,
+        "socket_timeout": request_timeout,
+    }
+    try:
+        # A cluster client reads the slot map when it is built.
+        client: redis.Redis | RedisCluster = (
+            RedisCluster.from_url(plain_url, **options)
+            if is_cluster
+            else redis.Redis.from_url(plain_url, **options)
+        )
+    except (redis.RedisError, RedisClusterException) as exc:
+        return f"{type(exc).__name__}: {exc}"
     try:
         client.ping()
     except redis.RedisError as exc:

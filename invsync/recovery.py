@@ -32,7 +32,13 @@ def ensure_recovery_partitions(directory: Path, count: int) -> int:
     first, under an exclusive lock on ``directory/.init.lock`` because the
     processes of a cluster that share the directory start at the same time. The
     partition count is fixed once created; returns the count in use.
+
+    Raises:
+        ValueError: ``directory`` exists and is not a directory.
     """
+    if directory.exists() and not directory.is_dir():
+        msg = f"recovery directory {directory} is a file, not a directory"
+        raise ValueError(msg)
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / ".init.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

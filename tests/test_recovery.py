@@ -12,7 +12,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from invsync.cli import build_parser, main, recovery_settings
+from invsync.cli import UsageError, build_parser, main, recovery_settings
 from invsync.config import InvsyncConfig
 from invsync.config import RecoveryConfig as RecoverySettings
 from invsync.pod_recovery import init_process_partitions
@@ -200,6 +200,7 @@ def test_run_skips_snapshots_only_without_recovery(
 
     monkeypatch.setattr(kafka_flow_module, "kafka_flow", build)
     monkeypatch.setattr(invsync.cli, "_brokers_respond", lambda config: True)
+    monkeypatch.setattr(invsync.cli, "_redis_responds", lambda config: True)
     monkeypatch.setattr(invsync.worker, "configure_gc", lambda settings: None)
     monkeypatch.setattr(
         bytewax.run,
@@ -213,3 +214,21 @@ def test_run_skips_snapshots_only_without_recovery(
     assert main(["--config", str(config), "run", *flags]) == 0
     assert built == [expected]
     assert (started[0] is not None) is expected
+
+
+def test_empty_recovery_dir_flag_rejected() -> None:
+    with pytest.raises(UsageError, match="--recovery-dir is empty"):
+        run_settings(InvsyncConfig(), "--recovery-dir", " ")
+
+
+def test_empty_recovery_directory_in_config_rejected() -> None:
+    with pytest.raises(ValueError, match=r"directory\n.*is empty"):
+        InvsyncConfig.model_validate({"recovery": {"directory": ""}})
+
+
+def test_recovery_directory_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "state"
+    target.write_text("not a directory")
+
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        ensure_recovery_partitions(target, 1)

@@ -8,6 +8,7 @@ re-publish the records Redis lost.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -144,3 +145,31 @@ def test_redis_restart_retries_and_loses_nothing(
     assert "retrying in" in run.log_tail(200)
     postings = kit.read_postings(kafka_brokers, topics)
     assert postings == {pid: {q} for pid, q in whole.expected_postings().items()}
+
+
+@pytest.mark.parametrize("query", ["", "?cluster=true"])
+def test_unreachable_redis_fails_fast(
+    tmp_path: Path,
+    kit: ModuleType,
+    kafka_brokers: list[str],
+    redis_url: str,
+    query: str,
+) -> None:
+    # Nothing listens on the first URL; the second names a single Redis as a
+    # cluster, which the cluster client rejects when it reads the slot map.
+    url = f"redis://127.0.0.1:{free_port()}/0" if not query else redis_url + query
+    config = kit.write_run_config(
+        tmp_path / "config.yaml",
+        kafka_brokers,
+        Topics("none."),
+        url,
+        "unreachable:",
+        kafka={"startup_timeout": 2},
+    )
+    argv = [sys.executable, "-m", "invsync.cli", "--config", str(config), "run"]
+
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 1
+    assert "Redis unreachable, not starting the dataflow" in done.stderr
+    assert "Traceback" not in done.stderr
