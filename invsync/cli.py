@@ -357,6 +357,8 @@ def recovery_settings(
 ) -> RecoverySettings:
     """Return the configured recovery settings with the command-line flags applied."""
     updates: dict[str, Any] = {}
+    if args.no_recovery:
+        updates["directory"] = None
     if args.recovery_dir is not None:
         if not args.recovery_dir.strip():
             msg = "--recovery-dir is empty; give a directory path"
@@ -722,11 +724,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop at the end of every input partition instead of waiting",
     )
-    run.add_argument(
+    recovery_choice = run.add_mutually_exclusive_group()
+    recovery_choice.add_argument(
         "--recovery-dir",
         default=None,
         help="directory of Bytewax recovery partitions, created on first use; "
         "default: recovery.directory of the config",
+    )
+    recovery_choice.add_argument(
+        "--no-recovery",
+        action="store_true",
+        help="run without recovery even when the config sets recovery.directory",
     )
     run.add_argument(
         "--recovery-partitions",

@@ -232,3 +232,19 @@ def test_recovery_directory_that_is_a_file(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="is a file, not a directory"):
         ensure_recovery_partitions(target, 1)
+
+
+def test_no_recovery_flag_overrides_config() -> None:
+    config = InvsyncConfig.model_validate({"recovery": {"directory": "/var/lib/x"}})
+
+    assert run_settings(config, "--no-recovery").directory is None
+    assert run_settings(config).directory == Path("/var/lib/x")
+
+
+def test_no_recovery_flag_excludes_directory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--no-recovery", "--recovery-dir", "d"])
+
+    assert "not allowed with argument" in capsys.readouterr().err
