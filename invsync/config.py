@@ -234,9 +234,14 @@ _URL_PASSWORD = re.compile(r"//.*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
+def mask_query_password(url: str) -> str:
+    """Return a URL with the value of its ``password`` query parameter masked."""
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
 def mask_url_passwords(url: str) -> str:
     """Return a URL with its user information and ``password`` parameter masked."""
-    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub("//***@", url))
+    return mask_query_password(_URL_PASSWORD.sub("//***@", url))
 
 
 def check_redis_url(url: str) -> str:

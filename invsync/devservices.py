@@ -37,7 +37,6 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     NewTopic,
 )
-from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 logger = logging.getLogger(__name__)
@@ -238,6 +237,9 @@ def find_tansu() -> str:
 
 def redact_url(url: str) -> str:
     """Return the URL with any password replaced by '***', for logs and errors."""
+    from invsync.config import mask_query_password
+
+    url = mask_query_password(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -334,20 +336,11 @@ def _admin_client(
 
 
 def _redis_ping_error(url: str, request_timeout: float) -> str | None:
-    from sinks.redis_layout import split_cluster_option
+    from sinks.redis_layout import connect
 
-    plain_url, is_cluster = split_cluster_option(url)
-    options = {
-        "socket_connect_timeout": request_timeout,
-        "socket_timeout": request_timeout,
-    }
     try:
         # A cluster client reads the slot map when it is built.
-        client: redis.Redis | RedisCluster = (
-            RedisCluster.from_url(plain_url, **options)
-            if is_cluster
-            else redis.Redis.from_url(plain_url, **options)
-        )
+        client = connect(url, timeout_s=request_timeout)
     except (redis.RedisError, RedisClusterException) as exc:
         return f"{type(exc).__name__}: {exc}"
     try:

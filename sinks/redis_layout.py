@@ -315,13 +315,14 @@ def split_cluster_option(url: str) -> tuple[str, bool]:
     return plain_url, any(value.lower() in _TRUE_WORDS for value in cluster_values)
 
 
-def connect(url: str) -> RedisClient:
+def connect(url: str, *, timeout_s: float | None = None) -> RedisClient:
     """Create a Redis client from a URL.
 
     The query parameter ``cluster=true`` selects Redis Cluster, for example
     ``redis://10.0.0.5:7000?cluster=true``, and the host is then any node of
     the cluster. Other query parameters are redis-py connection options such as
-    ``socket_timeout`` (seconds).
+    ``socket_timeout`` (seconds). ``timeout_s`` replaces both default socket
+    timeouts; options in the URL still override it.
 
     The single-node client retries nothing itself, so the callers' retry policy
     alone decides the backoff. The cluster client keeps redis-py's default
@@ -332,6 +333,8 @@ def connect(url: str) -> RedisClient:
         "socket_connect_timeout": DEFAULT_SOCKET_CONNECT_TIMEOUT,
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
     }
+    if timeout_s is not None:
+        timeouts = dict.fromkeys(timeouts, timeout_s)
     if is_cluster:
         return RedisCluster.from_url(plain_url, **timeouts)
     return Redis.from_url(plain_url, retry=Retry(NoBackoff(), 0), **timeouts)

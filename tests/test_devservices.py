@@ -433,6 +433,11 @@ def test_parse_brokers_invalid(text: str) -> None:
         ("redis://:secret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
         ("rediss://app:secret@cache.internal/1", "rediss://app:***@cache.internal/1"),
         ("redis://app:secret@[::1]:6379", "redis://app:***@[::1]:6379"),
+        (
+            "redis://cache:6379/0?password=secret&db=1",
+            "redis://cache:6379/0?password=***&db=1",
+        ),
+        ("redis://app:a@cache/0?password=b", "redis://app:***@cache/0?password=***"),
     ],
 )
 def test_redact_url_cases(url: str, expected: str) -> None:

@@ -148,6 +148,14 @@ def test_connect_plain_url_gives_redis() -> None:
     client.close()
 
 
+def test_connect_timeout_replaces_defaults() -> None:
+    client = connect("redis://127.0.0.1:1/3?socket_timeout=4", timeout_s=1.5)
+    options = client.connection_pool.connection_kwargs
+    assert options["socket_connect_timeout"] == 1.5
+    assert options["socket_timeout"] == 4.0
+    client.close()
+
+
 def test_describe_url_drops_password() -> None:
     assert describe_url("redis://user:secret@cache:6380/0") == "redis://cache:6380/0"
 
