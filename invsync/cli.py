@@ -331,7 +331,7 @@ def _brokers_respond(config: InvsyncConfig) -> bool:
 
 
 def _redis_responds(config: InvsyncConfig) -> bool:
-    """Wait for Redis at start; log and return False when it does not respond.
+    """Wait for Redis at start, and log and return False when it does not respond.
 
     The sinks retry a lost connection for a while, but a Redis that is wrong
     from the start (down, or a single server named as a cluster) would end

@@ -34,8 +34,8 @@ class SkuLogicSettings:
     # Bytewax calls ``snapshot`` on every key that changed at the end of each
     # epoch, also in a run without a recovery store, which drops the result.
     # Such a run turns this off, so ``snapshot`` returns None without pickling.
-    # NOTE: with a recovery store Bytewax would keep that None, and a resumed
-    # run would start those SKUs empty; only a run without one may turn it off.
+    # NOTE: with a recovery store Bytewax would keep that None, so a resumed
+    # run would start those SKUs empty. Only a run without one may turn it off.
     snapshots: bool = True
 
 

@@ -188,7 +188,7 @@ def send_commands(client: Redis, commands: list[Command]) -> list[Any]:
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        # hiredis's stub declares a one-element tuple; it takes any length.
+        # hiredis's stub declares a one-element tuple, but any length works.
         packed = [
             hiredis.pack_command(command)  # type: ignore[arg-type]
             for command in commands
@@ -254,7 +254,7 @@ def encode_atp_fields(record: AtpRecord) -> dict[str, str]:
         format_time(updated_at)
         updated_at = updated_at.astimezone(UTC)
         record = record.model_copy(update={"updated_at": updated_at})
-    # pydantic-core writes the JSON texts; a UTC time gets the Z suffix there.
+    # pydantic-core writes the JSON texts, with a Z suffix on UTC times.
     available: dict[str, int] = {}
     fields = {
         "updated_at": to_json(updated_at).decode()[1:-1],
@@ -322,7 +322,7 @@ def connect(url: str, *, timeout_s: float | None = None) -> RedisClient:
     ``redis://10.0.0.5:7000?cluster=true``, and the host is then any node of
     the cluster. Other query parameters are redis-py connection options such as
     ``socket_timeout`` (seconds). ``timeout_s`` replaces both default socket
-    timeouts; options in the URL still override it.
+    timeouts, and options in the URL still override it.
 
     The single-node client retries nothing itself, so the callers' retry policy
     alone decides the backoff. The cluster client keeps redis-py's default

@@ -221,7 +221,7 @@ def test_empty_recovery_dir_flag_rejected() -> None:
         run_settings(InvsyncConfig(), "--recovery-dir", " ")
 
 
-def test_empty_recovery_directory_in_config_rejected() -> None:
+def test_empty_config_recovery_directory_rejected() -> None:
     with pytest.raises(ValueError, match=r"directory\n.*is empty"):
         InvsyncConfig.model_validate({"recovery": {"directory": ""}})
 

@@ -155,7 +155,7 @@ def test_unreachable_redis_fails_fast(
     redis_url: str,
     query: str,
 ) -> None:
-    # Nothing listens on the first URL; the second names a single Redis as a
+    # Nothing listens on the first URL. The second names a single Redis as a
     # cluster, which the cluster client rejects when it reads the slot map.
     url = f"redis://127.0.0.1:{free_port()}/0" if not query else redis_url + query
     config = kit.write_run_config(

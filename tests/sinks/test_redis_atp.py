@@ -297,7 +297,7 @@ def test_send_commands_returns_replies_in_order(redis_url, redis_prefix):
         redis.close()
 
 
-def test_send_commands_raises_first_error_and_stays_in_step(redis_url, redis_prefix):
+def test_send_commands_error_keeps_sync(redis_url, redis_prefix):
     redis = connect(redis_url)
     key = f"{redis_prefix}send:text"
     try:
@@ -308,8 +308,8 @@ def test_send_commands_raises_first_error_and_stays_in_step(redis_url, redis_pre
                 redis,
                 [("SET", key, "x"), ("INCR", key), ("SET", f"{key}:after", "y")],
             )
-        # Every reply was read, so the pooled connection answers the next call
-        # with its own replies, and the command after the error still ran.
+        # Every reply was read, so the pooled connection returns the next call's
+        # own replies, and the command after the error still ran.
         assert send_commands(redis, [("GET", f"{key}:after"), ("PING",)]) == [
             b"y",
             b"PONG",

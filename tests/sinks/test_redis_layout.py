@@ -120,9 +120,7 @@ def test_encode_atp_fields_exact(record_factory) -> None:
         datetime(2026, 3, 1, 13, 30, 5, 999999, tzinfo=timezone(timedelta(hours=1))),
     ],
 )
-def test_encode_atp_fields_time_matches_format_time(
-    record_factory, updated_at: datetime
-) -> None:
+def test_atp_fields_time_in_utc(record_factory, updated_at: datetime) -> None:
     record = record_factory("SKU-1", 2, 7, {"W1": 5}).model_copy(
         update={"updated_at": updated_at}
     )
